@@ -9,5 +9,8 @@ pub mod config;
 pub mod imgproxy;
 pub mod pipeline;
 pub mod plan;
+pub mod response;
+pub mod server;
 pub mod source;
+pub mod telemetry;
 pub mod workers;

@@ -1,0 +1,299 @@
+//! Turns a result or a failure into an HTTP response: status, body and every header, for both dialects.
+//!
+//! This is the one place that knows HTTP status codes for errors (the exhaustive match in
+//! [`Failure::status`], SPEC §2 error table) and the one place that writes cache, disposition, CORS and CSP
+//! headers (DESIGN.md §6). Dialects only describe policy in [`ResponsePolicy`]. Clients get a short fixed
+//! message; the cause goes to the log.
+
+use axum::body::Body;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Response, StatusCode};
+
+use crate::imgproxy::ParseError;
+use crate::pipeline::{Output, PipelineError};
+use crate::plan::{CacheRule, ImageFormat, ResponsePolicy};
+use crate::source::{Fetched, SourceError};
+use crate::workers::QueueFull;
+
+/// Why a request did not produce an image: one variant per boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The URL could not be parsed or was refused.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The source could not be fetched.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The pixels could not be produced.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// 429: no worker slot and the queue is full.
+    #[error(transparent)]
+    QueueFull(#[from] QueueFull),
+    /// 503: `IMGPROXY_TIMEOUT` passed.
+    #[error("request timed out")]
+    Timeout,
+    /// 500: a bug (a worker panicked); logged with its cause.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Failure {
+    /// The status for this failure (SPEC §2 "Errors").
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Failure::Parse(e) => match e {
+                ParseError::SignatureMismatch | ParseError::SecurityOptionNotAllowed(_) => StatusCode::FORBIDDEN,
+                _ => StatusCode::NOT_FOUND,
+            },
+            Failure::Source(e) => match e {
+                SourceError::UpstreamStatus(code) if (400..500).contains(code) => {
+                    StatusCode::from_u16(*code).unwrap_or(StatusCode::NOT_FOUND)
+                }
+                SourceError::UpstreamStatus(_) => StatusCode::BAD_GATEWAY,
+                SourceError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                SourceError::TooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                SourceError::NotAllowed(_)
+                | SourceError::BlockedAddress(_)
+                | SourceError::SchemeDisabled(_)
+                | SourceError::Connect(_)
+                | SourceError::TooManyRedirects
+                | SourceError::NotFound
+                | SourceError::Read(_) => StatusCode::NOT_FOUND,
+            },
+            Failure::Pipeline(PipelineError::Timeout) | Failure::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Pipeline(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Failure::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A one-line message safe to show clients: no addresses, paths or internal causes.
+    pub fn public_message(&self) -> String {
+        match self {
+            Failure::Parse(e) => e.to_string(),
+            Failure::Source(SourceError::BlockedAddress(_)) => "Source address is not allowed".into(),
+            Failure::Source(SourceError::Connect(_)) => "Can't connect to the source".into(),
+            Failure::Source(SourceError::Read(_)) => "Can't read the source".into(),
+            Failure::Source(e) => capitalise(&e.to_string()),
+            Failure::Pipeline(PipelineError::Corrupt(_)) => "Can't decode the source image".into(),
+            Failure::Pipeline(e) => capitalise(&e.to_string()),
+            Failure::QueueFull(_) => "Too many requests".into(),
+            Failure::Timeout => "Request timed out".into(),
+            Failure::Internal(_) => "Internal error".into(),
+        }
+    }
+
+    /// A short machine label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::Parse(ParseError::SignatureMismatch) => "signature",
+            Failure::Parse(_) => "parse",
+            Failure::Source(SourceError::BlockedAddress(_) | SourceError::NotAllowed(_)) => "source_refused",
+            Failure::Source(SourceError::Timeout) => "download_timeout",
+            Failure::Source(_) => "source",
+            Failure::Pipeline(_) => "pipeline",
+            Failure::QueueFull(_) => "queue_full",
+            Failure::Timeout => "timeout",
+            Failure::Internal(_) => "internal",
+        }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Facts about the request that headers depend on but the plan does not hold.
+#[derive(Clone, Debug, Default)]
+pub struct RequestFacts {
+    /// `X-Request-ID` to echo.
+    pub request_id: String,
+    /// Unix time now, for `expires` capping.
+    pub now_unix: i64,
+    /// Emit `X-Origin-*`/`X-Result-*` headers.
+    pub debug_headers: bool,
+    /// The download name stem when the plan sets none (from the source path).
+    pub source_stem: String,
+}
+
+/// Renders a processed image.
+pub fn render_image(
+    policy: &ResponsePolicy,
+    output: Output,
+    fetched: &Fetched,
+    facts: &RequestFacts,
+) -> Response<Body> {
+    let mut headers = HeaderMap::new();
+    put(&mut headers, header::CONTENT_TYPE, output.format.mime());
+    put(&mut headers, header::CACHE_CONTROL, &cache_control(policy, fetched, facts.now_unix));
+    put(&mut headers, header::CONTENT_DISPOSITION, &content_disposition(policy, &facts.source_stem, output.format));
+    if facts.debug_headers {
+        debug_headers(&mut headers, &output, fetched);
+    }
+    common_headers(&mut headers, policy, facts);
+    let mut response = Response::new(Body::from(output.bytes));
+    *response.headers_mut() = headers;
+    response
+}
+
+/// Renders a failure as a one-line `text/plain` body with the policy's error caching.
+pub fn render_failure(policy: &ResponsePolicy, failure: &Failure, facts: &RequestFacts) -> Response<Body> {
+    let mut headers = HeaderMap::new();
+    put(&mut headers, header::CONTENT_TYPE, "text/plain; charset=utf-8");
+    let cache = match policy.error_max_age {
+        Some(age) => format!("max-age={age}"),
+        None => "no-cache".to_string(),
+    };
+    put(&mut headers, header::CACHE_CONTROL, &cache);
+    common_headers(&mut headers, policy, facts);
+    let mut response = Response::new(Body::from(format!("{}\n", failure.public_message())));
+    *response.status_mut() = failure.status();
+    *response.headers_mut() = headers;
+    response
+}
+
+fn common_headers(headers: &mut HeaderMap, policy: &ResponsePolicy, facts: &RequestFacts) {
+    put(headers, header::CONTENT_SECURITY_POLICY, policy.content_security_policy);
+    if let Some(origin) = &policy.allow_origin {
+        put(headers, header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    if policy.vary_accept {
+        put(headers, header::VARY, "Accept");
+    }
+    put(headers, HeaderName::from_static("x-request-id"), &facts.request_id);
+}
+
+/// `Cache-Control` for a success (SPEC §2 "Responses"): passthrough when asked and available, else the
+/// policy's TTL, capped by `expires`.
+fn cache_control(policy: &ResponsePolicy, fetched: &Fetched, now_unix: i64) -> String {
+    if policy.cache_control_passthrough {
+        if let Some(value) = &fetched.cache_control {
+            return value.clone();
+        }
+    }
+    let ttl = match policy.cache {
+        CacheRule::Immutable => return "max-age=31536000, immutable".to_string(),
+        CacheRule::Ttl(ttl) => i64::from(ttl),
+    };
+    let ttl = match policy.expires_at {
+        Some(at) => ttl.min((at - now_unix).max(0)),
+        None => ttl,
+    };
+    if ttl <= 0 {
+        "no-cache".to_string()
+    } else {
+        format!("max-age={ttl}, public")
+    }
+}
+
+/// `inline|attachment; filename="{stem}.{ext}"` with the stem from `filename` or the source path.
+fn content_disposition(policy: &ResponsePolicy, source_stem: &str, format: ImageFormat) -> String {
+    let stem = policy.filename.as_deref().unwrap_or(source_stem);
+    let kind = if policy.attachment { "attachment" } else { "inline" };
+    let name = format!("{stem}.{}", format.extension());
+    format!("{kind}; filename=\"{}\"", sanitise_filename(&name))
+}
+
+/// Escapes `"` and `\` and drops control and non-ASCII characters, so the header is always valid.
+fn sanitise_filename(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
+            _ => out.push('_'),
+        }
+    }
+    out
+}
+
+fn debug_headers(headers: &mut HeaderMap, output: &Output, fetched: &Fetched) {
+    let pairs = [
+        ("x-origin-content-length", fetched.bytes.len().to_string()),
+        ("x-origin-width", output.source.width.to_string()),
+        ("x-origin-height", output.source.height.to_string()),
+        ("x-result-width", output.width.to_string()),
+        ("x-result-height", output.height.to_string()),
+    ];
+    for (name, value) in pairs {
+        put(headers, HeaderName::from_static(name), &value);
+    }
+}
+
+fn put(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetched() -> Fetched {
+        Fetched::default()
+    }
+
+    #[test]
+    fn statuses_follow_the_spec_table() {
+        let rows: Vec<(Failure, u16)> = vec![
+            (ParseError::SignatureMismatch.into(), 403),
+            (ParseError::SecurityOptionNotAllowed("msr".into()).into(), 403),
+            (ParseError::UnknownOption("x".into()).into(), 404),
+            (ParseError::Expired.into(), 404),
+            (SourceError::BlockedAddress("127.0.0.1".into()).into(), 404),
+            (SourceError::TooManyRedirects.into(), 404),
+            (SourceError::UpstreamStatus(410).into(), 410),
+            (SourceError::UpstreamStatus(503).into(), 502),
+            (SourceError::Timeout.into(), 504),
+            (SourceError::TooLarge { limit: 1 }.into(), 422),
+            (PipelineError::UnknownFormat.into(), 422),
+            (PipelineError::ResolutionTooBig("x".into()).into(), 422),
+            (PipelineError::Timeout.into(), 503),
+            (Failure::Timeout, 503),
+            (QueueFull.into(), 429),
+        ];
+        for (failure, status) in rows {
+            assert_eq!(failure.status().as_u16(), status, "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn blocked_address_is_not_echoed_to_clients() {
+        let failure: Failure = SourceError::BlockedAddress("10.1.2.3".into()).into();
+        assert!(!failure.public_message().contains("10.1.2.3"));
+    }
+
+    #[test]
+    fn cache_control_ttl_zero_and_expires_cap() {
+        let mut policy = ResponsePolicy { cache: CacheRule::Ttl(3600), ..ResponsePolicy::default() };
+        assert_eq!(cache_control(&policy, &fetched(), 0), "max-age=3600, public");
+        policy.expires_at = Some(100);
+        assert_eq!(cache_control(&policy, &fetched(), 40), "max-age=60, public");
+        policy.cache = CacheRule::Ttl(0);
+        assert_eq!(cache_control(&policy, &fetched(), 40), "no-cache");
+        policy.cache_control_passthrough = true;
+        let f = Fetched { cache_control: Some("max-age=5".into()), ..fetched() };
+        assert_eq!(cache_control(&policy, &f, 40), "max-age=5");
+    }
+
+    #[test]
+    fn disposition_uses_filename_and_result_extension() {
+        let mut policy = ResponsePolicy::default();
+        assert_eq!(content_disposition(&policy, "photo", ImageFormat::Webp), "inline; filename=\"photo.webp\"");
+        policy.filename = Some("my \"best\"".into());
+        policy.attachment = true;
+        assert_eq!(
+            content_disposition(&policy, "photo", ImageFormat::Jpeg),
+            "attachment; filename=\"my \\\"best\\\".jpg\""
+        );
+    }
+}
