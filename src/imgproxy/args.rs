@@ -232,9 +232,24 @@ mod tests {
         let g = |args: &[&str], usage| gravity(start, args, usage);
         let rows: [(&str, &[&str], GravityUse, Option<Gravity>); 10] = [
             ("compass", &["noea"], GravityUse::Crop, Some(Gravity { kind: GravityKind::NorthEast, x: 0.0, y: 0.0 })),
-            ("offsets", &["so", "10", "0.5"], GravityUse::Crop, Some(Gravity { kind: GravityKind::South, x: 10.0, y: 0.5 })),
-            ("negative offsets", &["we", "-3"], GravityUse::Crop, Some(Gravity { kind: GravityKind::West, x: -3.0, y: 0.0 })),
-            ("focus point", &["fp", "0.25", "1"], GravityUse::Extend, Some(Gravity { kind: GravityKind::FocusPoint, x: 0.25, y: 1.0 })),
+            (
+                "offsets",
+                &["so", "10", "0.5"],
+                GravityUse::Crop,
+                Some(Gravity { kind: GravityKind::South, x: 10.0, y: 0.5 }),
+            ),
+            (
+                "negative offsets",
+                &["we", "-3"],
+                GravityUse::Crop,
+                Some(Gravity { kind: GravityKind::West, x: -3.0, y: 0.0 }),
+            ),
+            (
+                "focus point",
+                &["fp", "0.25", "1"],
+                GravityUse::Extend,
+                Some(Gravity { kind: GravityKind::FocusPoint, x: 0.25, y: 1.0 }),
+            ),
             ("smart", &["sm"], GravityUse::Crop, Some(Gravity { kind: GravityKind::Smart, x: 0.0, y: 0.0 })),
             ("smart not for extend", &["sm"], GravityUse::Extend, None),
             ("smart with offsets", &["sm", "1"], GravityUse::Crop, None),
@@ -251,7 +266,13 @@ mod tests {
     #[test]
     fn gravity_keeps_unwritten_offsets() {
         let before = Gravity { kind: GravityKind::North, x: 4.0, y: 5.0 };
-        assert_eq!(gravity(before, &["so"], GravityUse::Crop), Ok(Gravity { kind: GravityKind::South, x: 4.0, y: 5.0 }));
-        assert_eq!(gravity(before, &["so", "1"], GravityUse::Crop), Ok(Gravity { kind: GravityKind::South, x: 1.0, y: 5.0 }));
+        assert_eq!(
+            gravity(before, &["so"], GravityUse::Crop),
+            Ok(Gravity { kind: GravityKind::South, x: 4.0, y: 5.0 })
+        );
+        assert_eq!(
+            gravity(before, &["so", "1"], GravityUse::Crop),
+            Ok(Gravity { kind: GravityKind::South, x: 1.0, y: 5.0 })
+        );
     }
 }

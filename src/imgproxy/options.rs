@@ -195,14 +195,20 @@ pub const OPTIONS: &[OptionDef] = &[
     OptionDef { names: &["resizing_type", "rt"], kind: Plain(apply_resizing_type) },
     OptionDef { names: &["width", "w"], kind: Plain(|o, a| set(&mut o.width, args::non_negative(args::single(a)?))) },
     OptionDef { names: &["height", "h"], kind: Plain(|o, a| set(&mut o.height, args::non_negative(args::single(a)?))) },
-    OptionDef { names: &["min-width", "mw"], kind: Plain(|o, a| set(&mut o.min_width, args::non_negative(args::single(a)?))) },
+    OptionDef {
+        names: &["min-width", "mw"],
+        kind: Plain(|o, a| set(&mut o.min_width, args::non_negative(args::single(a)?))),
+    },
     OptionDef {
         names: &["min-height", "mh"],
         kind: Plain(|o, a| set(&mut o.min_height, args::non_negative(args::single(a)?))),
     },
     OptionDef { names: &["zoom", "z"], kind: Plain(apply_zoom) },
     OptionDef { names: &["dpr"], kind: Plain(|o, a| set(&mut o.dpr, args::positive_float(args::single(a)?))) },
-    OptionDef { names: &["enlarge", "el"], kind: Plain(|o, a| set(&mut o.enlarge, Ok(args::parse_bool(args::single(a)?)))) },
+    OptionDef {
+        names: &["enlarge", "el"],
+        kind: Plain(|o, a| set(&mut o.enlarge, Ok(args::parse_bool(args::single(a)?)))),
+    },
     OptionDef { names: &["extend", "ex"], kind: Plain(|o, a| apply_extend(&mut o.extend, a)) },
     OptionDef {
         names: &["extend_aspect_ratio", "extend_ar", "exar"],
@@ -218,7 +224,10 @@ pub const OPTIONS: &[OptionDef] = &[
     OptionDef { names: &["background", "bg"], kind: Plain(apply_background) },
     OptionDef { names: &["blur", "bl"], kind: Plain(|o, a| set(&mut o.blur, sigma(a))) },
     OptionDef { names: &["sharpen", "sh"], kind: Plain(|o, a| set(&mut o.sharpen, sigma(a))) },
-    OptionDef { names: &["pixelate", "pix"], kind: Plain(|o, a| set(&mut o.pixelate, args::non_negative(args::single(a)?))) },
+    OptionDef {
+        names: &["pixelate", "pix"],
+        kind: Plain(|o, a| set(&mut o.pixelate, args::non_negative(args::single(a)?))),
+    },
     OptionDef { names: &["watermark", "wm"], kind: Plain(apply_watermark) },
     OptionDef { names: &["strip_metadata", "sm"], kind: Plain(|o, a| set_flag(&mut o.strip_metadata, a)) },
     OptionDef { names: &["keep_copyright", "kcr"], kind: Plain(|o, a| set_flag(&mut o.keep_copyright, a)) },
@@ -229,15 +238,24 @@ pub const OPTIONS: &[OptionDef] = &[
     },
     OptionDef { names: &["quality", "q"], kind: Plain(|o, a| set(&mut o.quality, args::quality(args::single(a)?))) },
     OptionDef { names: &["format_quality", "fq"], kind: Plain(apply_format_quality) },
-    OptionDef { names: &["max_bytes", "mb"], kind: Plain(|o, a| set(&mut o.max_bytes, args::non_negative(args::single(a)?))) },
-    OptionDef { names: &["format", "f", "ext"], kind: Plain(|o, a| set(&mut o.format, args::format(args::single(a)?).map(Some))) },
+    OptionDef {
+        names: &["max_bytes", "mb"],
+        kind: Plain(|o, a| set(&mut o.max_bytes, args::non_negative(args::single(a)?))),
+    },
+    OptionDef {
+        names: &["format", "f", "ext"],
+        kind: Plain(|o, a| set(&mut o.format, args::format(args::single(a)?).map(Some))),
+    },
     OptionDef { names: &["skip_processing", "skp"], kind: Plain(apply_skip_processing) },
     OptionDef { names: &["raw"], kind: Plain(|o, a| set(&mut o.raw, Ok(args::parse_bool(args::single(a)?)))) },
     OptionDef {
         names: &["cachebuster", "cb"],
         kind: Plain(|o, a| set(&mut o.cachebuster, Ok(Some(args::single(a)?.to_string()).filter(|s| !s.is_empty())))),
     },
-    OptionDef { names: &["expires", "exp"], kind: Plain(|o, a| set(&mut o.expires, args::integer(args::single(a)?).map(Some))) },
+    OptionDef {
+        names: &["expires", "exp"],
+        kind: Plain(|o, a| set(&mut o.expires, args::integer(args::single(a)?).map(Some))),
+    },
     OptionDef { names: &["filename", "fn"], kind: Plain(apply_filename) },
     OptionDef { names: &["return_attachment", "att"], kind: Plain(|o, a| set_flag(&mut o.return_attachment, a)) },
     OptionDef { names: &["preset", "pr"], kind: OptionKind::Preset },
@@ -463,7 +481,8 @@ fn apply_watermark(o: &mut RawOptions, a: &[&str]) -> ArgResult<()> {
     if let Some(position) = present(1) {
         o.watermark_replicate = position == "re";
         if !o.watermark_replicate {
-            let kind = args::compass(position).ok_or_else(|| args::ArgError::Invalid(format!("`{position}` is not a watermark position")))?;
+            let kind = args::compass(position)
+                .ok_or_else(|| args::ArgError::Invalid(format!("`{position}` is not a watermark position")))?;
             o.watermark_gravity.kind = kind;
         }
     }

@@ -182,9 +182,17 @@ mod tests {
         };
         let rows: Vec<(&str, &str, Result<DecodedSource, ParseError>)> = vec![
             ("plain http", "plain/http://example.com/a.jpg", ok(http("http://example.com/a.jpg"), None)),
-            ("plain with @ext", "plain/https://example.com/a.jpg@webp", ok(http("https://example.com/a.jpg"), Some("webp"))),
+            (
+                "plain with @ext",
+                "plain/https://example.com/a.jpg@webp",
+                ok(http("https://example.com/a.jpg"), Some("webp")),
+            ),
             ("plain escaped query", "plain/http://x.com/a%3Fb%3Dc%26d", ok(http("http://x.com/a?b=c&d"), None)),
-            ("plain escaped space", "plain/http://x.com/a%20b.png@png", ok(http("http://x.com/a%20b.png"), Some("png"))),
+            (
+                "plain escaped space",
+                "plain/http://x.com/a%20b.png@png",
+                ok(http("http://x.com/a%20b.png"), Some("png")),
+            ),
             ("plain escaped url", "plain/http%3A%2F%2Fx.com%2Fp.png", ok(http("http://x.com/p.png"), None)),
             ("plain last @ wins", "plain/http://u@x.com/a@b.png@jpg", ok(http("http://u@x.com/a@b.png"), Some("jpg"))),
             ("plain userinfo, no ext", "plain/http://u@x.com/a.png", ok(http("http://u@x.com/a.png"), None)),
@@ -194,7 +202,11 @@ mod tests {
             ("plain s3 escaped key", "plain/s3://b/a%2520b.png", ok(s3("b", "a b.png", None), None)),
             ("plain local", "plain/local:///img/a.png", ok(SourceRef::Local("/img/a.png".into()), None)),
             ("base64", "aHR0cDovL2V4YW1wbGUuY29tL2EucG5n", ok(http("http://example.com/a.png"), None)),
-            ("base64 .ext", "aHR0cDovL2V4YW1wbGUuY29tL2EucG5n.webp", ok(http("http://example.com/a.png"), Some("webp"))),
+            (
+                "base64 .ext",
+                "aHR0cDovL2V4YW1wbGUuY29tL2EucG5n.webp",
+                ok(http("http://example.com/a.png"), Some("webp")),
+            ),
             (
                 "base64 split by /",
                 "aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png",
