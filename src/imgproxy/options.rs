@@ -298,8 +298,12 @@ fn set_flag(field: &mut Option<bool>, a: &[&str]) -> ArgResult<()> {
 
 /// Blur and sharpen sigma. imgproxy 3.x accepts 0 (off), which lets a URL undo a preset's blur.
 fn sigma(a: &[&str]) -> ArgResult<f32> {
-    let s = args::non_negative_float(args::single(a)?)?;
-    Ok(s as f32)
+    let s = args::non_negative_float(args::single(a)?)? as f32;
+    // A value beyond f32 would reach the pipeline as infinity.
+    if !s.is_finite() {
+        return invalid("sigma is too large");
+    }
+    Ok(s)
 }
 
 fn resize_type(s: &str) -> ArgResult<ResizeType> {

@@ -270,6 +270,8 @@ fn bad_arguments_are_rejected() {
             ("background arity", "bg:1:2", ("invalid", "bg")),
             ("background bad hex", "bg:ggg", ("invalid", "bg")),
             ("negative blur", "bl:-1", ("invalid", "bl")),
+            ("blur beyond f32", "blur:1e300", ("invalid", "blur")),
+            ("infinite sharpen", "sh:inf", ("invalid", "sh")),
             ("fractional pixelate", "pix:1.5", ("invalid", "pix")),
             ("watermark opacity range", "wm:2", ("invalid", "wm")),
             ("watermark smart position", "wm:0.5:sm", ("invalid", "wm")),
