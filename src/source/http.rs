@@ -62,7 +62,7 @@ impl HttpFetcher {
         let response = self.client.get(url.clone()).send().await.map_err(map_error)?;
         let status = response.status();
         if !status.is_success() {
-            return Err(SourceError::UpstreamStatus(status.as_u16()));
+            return Err(status_error(&response));
         }
         // Refuse at once when the server announces too much: no body byte is read.
         let announced = response.content_length();
@@ -72,6 +72,20 @@ impl HttpFetcher {
         let mut fetched = metadata(response.headers());
         fetched.bytes = read_capped(response, announced, max_bytes).await?.freeze();
         Ok(fetched)
+    }
+}
+
+/// A non-2xx answer. A 3xx here is a redirect the client would not follow: reqwest hands back
+/// redirects to non-HTTP targets (`file:`, `ftp:`) unfollowed, and those are a refused scheme.
+fn status_error(response: &reqwest::Response) -> SourceError {
+    let status = response.status();
+    let target = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
+    let scheme = target.and_then(|loc| response.url().join(loc).ok()).map(|url| url.scheme().to_string());
+    match scheme {
+        Some(scheme) if status.is_redirection() && scheme != "http" && scheme != "https" => {
+            SourceError::SchemeDisabled(scheme)
+        }
+        _ => SourceError::UpstreamStatus(status.as_u16()),
     }
 }
 
