@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::plan::ImageFormat;
+use crate::source::guard::{Cidr, CidrParseError};
 
 /// A bad configuration value: the message names the variable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -157,6 +158,8 @@ pub struct SourceConfig {
     pub allow_private: bool,
     /// `IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES`.
     pub allow_link_local: bool,
+    /// `MEDIA_PROXY_ALLOWED_PRIVATE_NETWORKS`: networks allowed whatever their address class.
+    pub allowed_networks: Vec<Cidr>,
     /// `IMGPROXY_LOCAL_FILESYSTEM_ROOT`; `None` disables `local://`.
     pub local_root: Option<PathBuf>,
     /// `IMGPROXY_USE_S3`.
@@ -305,6 +308,7 @@ fn source_config(env: &Env) -> Result<SourceConfig, ConfigError> {
         allow_loopback: env.bool("IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", false)?,
         allow_private: env.bool("IMGPROXY_ALLOW_PRIVATE_SOURCE_ADDRESSES", false)?,
         allow_link_local: env.bool("IMGPROXY_ALLOW_LINK_LOCAL_SOURCE_ADDRESSES", false)?,
+        allowed_networks: allowed_networks(env)?,
         local_root: env.string("IMGPROXY_LOCAL_FILESYSTEM_ROOT").map(PathBuf::from),
         use_s3: env.bool("IMGPROXY_USE_S3", false)?,
         s3_endpoint: env.string("IMGPROXY_S3_ENDPOINT"),
@@ -316,6 +320,12 @@ fn source_config(env: &Env) -> Result<SourceConfig, ConfigError> {
         watermark_path: env.string("IMGPROXY_WATERMARK_PATH").map(PathBuf::from),
         watermark_url: env.string("IMGPROXY_WATERMARK_URL"),
     })
+}
+
+/// Comma-separated CIDRs or bare addresses (`10.0.0.0/8,fd00::/8,192.168.1.5`).
+fn allowed_networks(env: &Env) -> Result<Vec<Cidr>, ConfigError> {
+    let var = "MEDIA_PROXY_ALLOWED_PRIVATE_NETWORKS";
+    env.list(var).iter().map(|item| item.parse().map_err(|e: CidrParseError| err(var, &e.to_string()))).collect()
 }
 
 fn default_workers() -> usize {
@@ -642,6 +652,19 @@ mod tests {
         assert_eq!(config(&[("PORT", "9000"), ("AWS_LWA_PORT", "9001")]).unwrap().server.bind.port(), 9001);
         let c = config(&[("PORT", "9000"), ("IMGPROXY_BIND", ":9002")]).unwrap();
         assert_eq!(c.server.bind, "0.0.0.0:9002".parse().unwrap());
+    }
+
+    #[test]
+    fn allowed_private_networks_parse_and_bad_entries_name_the_variable() {
+        let var = "MEDIA_PROXY_ALLOWED_PRIVATE_NETWORKS";
+        assert!(config(&[]).unwrap().source.allowed_networks.is_empty());
+        let c = config(&[(var, "10.0.0.0/8, fd00::/8,127.0.0.1")]).unwrap();
+        let shown: Vec<String> = c.source.allowed_networks.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, vec!["10.0.0.0/8", "fd00::/8", "127.0.0.1/32"]);
+        for bad in ["10.0.0.0/33", "10.0.0.0/8,nope", "fd00::/x"] {
+            let e = config(&[(var, bad)]).unwrap_err();
+            assert_eq!(e.var, var, "{bad}");
+        }
     }
 
     #[test]

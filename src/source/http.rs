@@ -1,0 +1,259 @@
+//! `http://` and `https://` sources: one reqwest client (rustls, no proxy) whose every connection is
+//! checked by the address guard (SPEC §4).
+//!
+//! Names are resolved by our own resolver, which refuses the whole lookup when any address is refused,
+//! so reqwest connects only to checked addresses and DNS cannot change its answer between check and
+//! connect. Literal IP hosts skip resolvers, so they are checked before the first request (by
+//! `Sources::check_allowed`) and in the redirect policy, which also counts hops and refuses non-HTTP
+//! targets. Bodies are streamed with a byte cap and one deadline covers connect, headers and body.
+//! Knows nothing of dialects or pixels; hands back raw bytes (never decompressed) and header values.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::redirect::{Attempt, Policy};
+use url::Url;
+
+use super::guard::{AddrClass, Guard};
+use super::{Fetched, SourceError};
+use crate::config::SourceConfig;
+
+/// A fixed name → addresses table that replaces DNS (tests use it to give names to 127.0.0.x).
+pub type HostMap = HashMap<String, Vec<IpAddr>>;
+
+/// Fetches HTTP(S) sources.
+#[derive(Clone, Debug)]
+pub struct HttpFetcher {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl HttpFetcher {
+    /// Builds the client once; `hosts` replaces DNS when given (the guard still applies to it).
+    pub fn new(config: &SourceConfig, guard: Arc<Guard>, hosts: Option<HostMap>) -> Result<HttpFetcher, String> {
+        let mut headers = HeaderMap::new();
+        // We count raw bytes against the size limit, so the body must arrive as stored (SPEC §4).
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        let resolver = GuardedResolver { guard: guard.clone(), hosts: hosts.map(Arc::new) };
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .user_agent(config.user_agent.as_str())
+            .default_headers(headers)
+            .dns_resolver(Arc::new(resolver))
+            .redirect(redirect_policy(guard, config.max_redirects))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))?;
+        Ok(HttpFetcher { client, timeout: config.download_timeout })
+    }
+
+    /// Downloads `url` whole, within the download timeout and `max_bytes` (0 = unlimited).
+    pub async fn fetch(&self, url: &Url, max_bytes: u64) -> Result<Fetched, SourceError> {
+        // One deadline for connect + headers + body, as imgproxy's IMGPROXY_DOWNLOAD_TIMEOUT.
+        tokio::time::timeout(self.timeout, self.fetch_within(url, max_bytes)).await.unwrap_or(Err(SourceError::Timeout))
+    }
+
+    async fn fetch_within(&self, url: &Url, max_bytes: u64) -> Result<Fetched, SourceError> {
+        let response = self.client.get(url.clone()).send().await.map_err(map_error)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(status_error(&response));
+        }
+        // Refuse at once when the server announces too much: no body byte is read.
+        let announced = response.content_length();
+        if max_bytes > 0 && announced.is_some_and(|len| len > max_bytes) {
+            return Err(SourceError::TooLarge { limit: max_bytes });
+        }
+        let mut fetched = metadata(response.headers());
+        fetched.bytes = read_capped(response, announced, max_bytes).await?.freeze();
+        Ok(fetched)
+    }
+}
+
+/// A non-2xx answer. A 3xx here is a redirect the client would not follow: reqwest hands back
+/// redirects to non-HTTP targets (`file:`, `ftp:`) unfollowed, and those are a refused scheme.
+fn status_error(response: &reqwest::Response) -> SourceError {
+    let status = response.status();
+    let target = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
+    let scheme = target.and_then(|loc| response.url().join(loc).ok()).map(|url| url.scheme().to_string());
+    match scheme {
+        Some(scheme) if status.is_redirection() && scheme != "http" && scheme != "https" => {
+            SourceError::SchemeDisabled(scheme)
+        }
+        _ => SourceError::UpstreamStatus(status.as_u16()),
+    }
+}
+
+/// Streams the body, failing as soon as the count passes `max_bytes`. Dropping the response then
+/// closes the connection, so the rest of the body is never downloaded.
+async fn read_capped(
+    mut response: reqwest::Response,
+    announced: Option<u64>,
+    max_bytes: u64,
+) -> Result<BytesMut, SourceError> {
+    // Trust Content-Length only as a capacity hint, and never beyond the cap or 16 MiB.
+    let ceiling = if max_bytes == 0 { 16 << 20 } else { max_bytes.min(16 << 20) };
+    let capacity = usize::try_from(announced.unwrap_or(0).min(ceiling)).unwrap_or(0);
+    let mut body = BytesMut::with_capacity(capacity);
+    while let Some(chunk) = response.chunk().await.map_err(map_error)? {
+        let total = (body.len() as u64).saturating_add(chunk.len() as u64);
+        if max_bytes > 0 && total > max_bytes {
+            return Err(SourceError::TooLarge { limit: max_bytes });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Copies the caching and naming headers the response layer may pass on.
+fn metadata(headers: &HeaderMap) -> Fetched {
+    let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    Fetched {
+        bytes: bytes::Bytes::new(),
+        content_type: get(header::CONTENT_TYPE),
+        etag: get(header::ETAG),
+        last_modified: get(header::LAST_MODIFIED),
+        cache_control: get(header::CACHE_CONTROL),
+        expires: get(header::EXPIRES),
+        content_disposition: get(header::CONTENT_DISPOSITION),
+    }
+}
+
+/// The IP address of a URL whose host is a literal (these never reach a resolver).
+pub fn literal_ip(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// A refused address, carried through reqwest's error chain so it maps to `BlockedAddress`.
+#[derive(Debug)]
+pub struct Blocked {
+    /// The address that was refused.
+    pub addr: IpAddr,
+    /// Its class.
+    pub class: AddrClass,
+}
+
+impl fmt::Display for Blocked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is a {} address", self.addr, self.class)
+    }
+}
+
+impl std::error::Error for Blocked {}
+
+/// The redirect limit was passed.
+#[derive(Debug, thiserror::Error)]
+#[error("too many redirects")]
+struct RedirectLimit;
+
+/// A redirect to something other than http(s).
+#[derive(Debug, thiserror::Error)]
+#[error("redirect to a {0}: URL")]
+struct RedirectScheme(String);
+
+/// A name missing from the fixed host table (tests never fall back to real DNS).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not in the fixed host table")]
+struct UnknownHost(String);
+
+/// Resolves with tokio (or the fixed table) and refuses the lookup if any address is refused.
+struct GuardedResolver {
+    guard: Arc<Guard>,
+    hosts: Option<Arc<HostMap>>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let guard = self.guard.clone();
+        let hosts = self.hosts.clone();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = match hosts {
+                Some(map) => {
+                    let ips = map.get(&host).ok_or_else(|| UnknownHost(host.clone()))?;
+                    ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect()
+                }
+                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
+            };
+            // Refuse if any answer is refused: a name that mixes public and private answers is an
+            // attack, and reqwest would otherwise be free to pick the private one.
+            for addr in &addrs {
+                guard.check(addr.ip()).map_err(|class| Blocked { addr: addr.ip(), class })?;
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Follows at most `max` redirects, only to http(s), and checks literal-IP targets before
+/// connecting (named targets are checked by the resolver).
+fn redirect_policy(guard: Arc<Guard>, max: usize) -> Policy {
+    Policy::custom(move |attempt: Attempt| {
+        // `previous` holds every URL fetched so far, so its length is the number of this redirect.
+        if attempt.previous().len() > max {
+            return attempt.error(RedirectLimit);
+        }
+        let scheme = attempt.url().scheme().to_string();
+        if scheme != "http" && scheme != "https" {
+            return attempt.error(RedirectScheme(scheme));
+        }
+        if let Some(ip) = literal_ip(attempt.url()) {
+            if let Err(class) = guard.check(ip) {
+                return attempt.error(Blocked { addr: ip, class });
+            }
+        }
+        attempt.follow()
+    })
+}
+
+/// Maps a reqwest error by the first cause we recognise in its source chain.
+fn map_error(e: reqwest::Error) -> SourceError {
+    if let Some(blocked) = find_cause::<Blocked>(&e) {
+        return SourceError::BlockedAddress(blocked.to_string());
+    }
+    if find_cause::<RedirectLimit>(&e).is_some() {
+        return SourceError::TooManyRedirects;
+    }
+    if let Some(RedirectScheme(scheme)) = find_cause::<RedirectScheme>(&e) {
+        return SourceError::SchemeDisabled(scheme.clone());
+    }
+    if e.is_timeout() {
+        return SourceError::Timeout;
+    }
+    if e.is_body() || e.is_decode() {
+        return SourceError::Read(chain(&e));
+    }
+    SourceError::Connect(chain(&e))
+}
+
+fn find_cause<'a, T: std::error::Error + 'static>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// The error and its causes on one line, for logs (reqwest's own message omits the cause).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut current = e.source();
+    while let Some(cause) = current {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        current = cause.source();
+    }
+    out
+}
