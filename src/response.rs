@@ -50,7 +50,9 @@ impl Failure {
                 SourceError::UpstreamStatus(code) if (400..500).contains(code) => {
                     StatusCode::from_u16(*code).unwrap_or(StatusCode::NOT_FOUND)
                 }
-                SourceError::UpstreamStatus(_) => StatusCode::BAD_GATEWAY,
+                SourceError::UpstreamStatus(code) if *code >= 500 => StatusCode::BAD_GATEWAY,
+                // A 3xx that was not followed (or any other odd answer) means there is no image here.
+                SourceError::UpstreamStatus(_) => StatusCode::NOT_FOUND,
                 SourceError::Timeout => StatusCode::GATEWAY_TIMEOUT,
                 SourceError::TooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 SourceError::NotAllowed(_)
@@ -253,6 +255,7 @@ mod tests {
             (SourceError::TooManyRedirects.into(), 404),
             (SourceError::UpstreamStatus(410).into(), 410),
             (SourceError::UpstreamStatus(503).into(), 502),
+            (SourceError::UpstreamStatus(304).into(), 404),
             (SourceError::Timeout.into(), 504),
             (SourceError::TooLarge { limit: 1 }.into(), 422),
             (PipelineError::UnknownFormat.into(), 422),
