@@ -99,6 +99,10 @@ fn decode_webp(input: &[u8], info: &SourceInfo, shrink_hint: f64) -> Result<Rast
     if status != webp::VP8StatusCode::VP8_STATUS_OK {
         return Err(webp_err("bad header"));
     }
+    if config.input.has_animation != 0 {
+        // An animation with a single frame still needs the animation decoder.
+        return decode_webp_first_frame(input);
+    }
     let alpha = config.input.has_alpha != 0 || info.has_alpha;
     let (mut w, mut h) = (config.input.width, config.input.height);
     if shrink_hint >= 2.0 {

@@ -16,7 +16,7 @@ use super::PipelineError;
 
 /// Gaussian blur with standard deviation `sigma` (≤0 is a no-op).
 pub fn blur(mut img: Raster, sigma: f32) -> Result<Raster, PipelineError> {
-    if !(sigma > 0.0) || img.width == 0 || img.height == 0 {
+    if sigma.is_nan() || sigma <= 0.0 || img.width == 0 || img.height == 0 {
         return Ok(img);
     }
     let channels = if img.alpha { FastBlurChannels::Channels4 } else { FastBlurChannels::Channels3 };
@@ -75,7 +75,7 @@ const SHARPEN_MAX_DOWN: i32 = 51;
 
 /// Unsharp mask on luminance with gaussian `sigma` (≤0 is a no-op).
 pub fn sharpen(mut img: Raster, sigma: f32) -> Result<Raster, PipelineError> {
-    if !(sigma > 0.0) || img.width == 0 || img.height == 0 {
+    if sigma.is_nan() || sigma <= 0.0 || img.width == 0 || img.height == 0 {
         return Ok(img);
     }
     let c = img.channels();

@@ -142,7 +142,7 @@ fn pre_crop(src_w: u32, src_h: u32, p: &Processing) -> Rect {
 
 /// imgproxy's `calcCropSize`.
 fn crop_size(orig: u32, crop: f64) -> u32 {
-    if !(crop > 0.0) {
+    if crop.is_nan() || crop <= 0.0 {
         0
     } else if crop >= 1.0 {
         clamp_u32(crop.trunc())

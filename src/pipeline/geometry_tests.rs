@@ -23,10 +23,12 @@ fn grav(kind: GravityKind, x: f64, y: f64) -> Gravity {
 }
 
 /// (name, processing, expected final size, expected scaled size)
+type SizeRow = (&'static str, Processing, (u32, u32), (u32, u32));
+
 #[test]
 fn final_and_scaled_sizes_follow_imgproxy() {
     use ResizeType::*;
-    let rows: Vec<(&str, Processing, (u32, u32), (u32, u32))> = vec![
+    let rows: Vec<SizeRow> = vec![
         ("no options keep the source", with(|_| {}), (4000, 3000), (4000, 3000)),
         ("fit 400x0 derives the height", with(sized(Fit, 400, 0)), (400, 300), (400, 300)),
         ("fit 0x300 derives the width", with(sized(Fit, 0, 300)), (400, 300), (400, 300)),

@@ -101,9 +101,11 @@ mod tests {
     }
 
     /// (name, source, rules, alpha, animated, expected)
+    type Row = (&'static str, ImageFormat, OutputRules, bool, bool, Result<ImageFormat, PipelineError>);
+
     #[test]
     fn format_choice_follows_the_spec() {
-        let rows: Vec<(&str, ImageFormat, OutputRules, bool, bool, Result<ImageFormat, PipelineError>)> = vec![
+        let rows: Vec<Row> = vec![
             ("source kept when preferred", Jpeg, rules(|_| {}), false, false, Ok(Jpeg)),
             ("png source kept", Png, rules(|_| {}), true, false, Ok(Png)),
             ("webp source not preferred, opaque → jpeg", Webp, rules(|_| {}), false, false, Ok(Jpeg)),

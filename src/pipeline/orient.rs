@@ -102,7 +102,7 @@ impl Orient {
 
     /// Moves the pixels; a no-op for the identity.
     pub fn apply(self, src: Raster) -> Raster {
-        if self == Orient::IDENTITY {
+        if self == Orient::IDENTITY || src.width == 0 || src.height == 0 {
             return src;
         }
         let (w, h) = (src.width as usize, src.height as usize);

@@ -97,6 +97,8 @@ fn frames_count_only_up_to_the_animation_limit() {
 }
 
 /// (name, bytes, expected error kind)
+type BadRow = (&'static str, Vec<u8>, fn(&PipelineError) -> bool);
+
 #[test]
 fn bad_headers_are_errors_not_panics() {
     let sof_16bit = [0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 16, 0, 8, 0, 8, 1, 1, 0x11, 0];
@@ -107,7 +109,7 @@ fn bad_headers_are_errors_not_panics() {
     for _ in 0..200_000 {
         gif_long.extend_from_slice(&[0x21, 0xFE, 0x00]); // empty comment extensions
     }
-    let rows: Vec<(&str, Vec<u8>, fn(&PipelineError) -> bool)> = vec![
+    let rows: Vec<BadRow> = vec![
         ("zero bytes", vec![], |e| *e == PipelineError::UnknownFormat),
         ("text", b"hello world".to_vec(), |e| *e == PipelineError::UnknownFormat),
         ("jpeg magic only", vec![0xFF, 0xD8, 0xFF], |e| matches!(e, PipelineError::Corrupt(_))),
