@@ -1,15 +1,32 @@
 //! The image pipeline: probe → decode (with shrink-on-load) → transform → encode.
 //!
-//! Synchronous CPU code only; its one way in is [`run`], called on the bounded worker pool. Steps run in
-//! SPEC §2's order with a deadline check between them. Geometry is pure arithmetic in `geometry.rs`.
+//! Synchronous CPU code only; its one way in is [`run`], called on the bounded worker pool. The work is
+//! the list [`STEPS`], in SPEC §2's order (imgproxy `mainPipeline()`), sharing one [`Ctx`], with a
+//! deadline check between steps. Geometry is pure arithmetic in `geometry.rs`; orientation is one
+//! transform in `orient.rs`, applied after the resize on the small image. The pipeline never sees a
+//! URL, a header or an environment variable: everything comes from the [`Plan`].
 
+mod decode;
+mod encode;
 pub mod error;
+mod filters;
+pub mod geometry;
+mod negotiate;
+mod orient;
+mod probe;
+mod raster;
+mod resize;
 
 pub use error::PipelineError;
 
 use std::time::Instant;
 
-use crate::plan::{ImageFormat, Plan};
+use crate::plan::{ImageFormat, Plan, Rgb};
+
+use geometry::Layout;
+use orient::Orient;
+use probe::SourceInfo;
+use raster::Raster;
 
 /// What the header probe learned, before any pixel is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,12 +58,191 @@ pub struct Output {
 
 /// Reads format, size and frame count from the header only.
 pub fn probe(input: &[u8]) -> Result<Probe, PipelineError> {
-    let _ = input;
-    todo!("pipeline helper")
+    probe::inspect(input).map(|i| i.probe)
 }
 
 /// Runs the whole pipeline for `plan` on the source bytes, checking `deadline` between steps.
 pub fn run(plan: &Plan, input: &[u8], deadline: Instant) -> Result<Output, PipelineError> {
-    let _ = (plan, input, deadline);
-    todo!("pipeline helper")
+    let info = probe::inspect(input)?;
+    let source = info.probe;
+    // Limits before any pixel is decoded, pass-through included: a bomb is not served raw either.
+    probe::check_limits(&source, &plan.limits)?;
+    if negotiate::passes_through(source.format, &plan.output) {
+        let (width, height) = (source.width, source.height);
+        return Ok(Output { bytes: input.to_vec(), format: source.format, width, height, source });
+    }
+    if source.format == ImageFormat::Heic {
+        return Err(PipelineError::Unsupported("HEIC".into()));
+    }
+    let mut ctx = Ctx::new(plan, input, info);
+    for (name, step) in STEPS {
+        if Instant::now() >= deadline {
+            return Err(PipelineError::Timeout);
+        }
+        step(&mut ctx)?;
+        tracing::trace!(step = name, "pipeline step done");
+    }
+    let img = ctx.raster.as_ref().ok_or_else(|| PipelineError::Corrupt("no image".into()))?;
+    let (width, height) = (img.width, img.height);
+    Ok(Output { bytes: ctx.bytes, format: ctx.format, width, height, source })
 }
+
+/// The state the steps share (imgproxy's pipeline context).
+pub struct Ctx<'a> {
+    plan: &'a Plan,
+    input: &'a [u8],
+    info: SourceInfo,
+    orient: Orient,
+    layout: Option<Layout>,
+    format: ImageFormat,
+    raster: Option<Raster>,
+    bytes: Vec<u8>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(plan: &'a Plan, input: &'a [u8], info: SourceInfo) -> Ctx<'a> {
+        let format = info.probe.format;
+        Ctx { plan, input, info, orient: Orient::IDENTITY, layout: None, format, raster: None, bytes: Vec::new() }
+    }
+
+    fn layout(&self) -> Result<Layout, PipelineError> {
+        self.layout.ok_or_else(|| missing("layout"))
+    }
+
+    fn take_raster(&mut self) -> Result<Raster, PipelineError> {
+        self.raster.take().ok_or_else(|| missing("pixels"))
+    }
+}
+
+/// A step ran out of order: a bug, reported as an error rather than a panic.
+fn missing(what: &str) -> PipelineError {
+    PipelineError::Corrupt(format!("internal: {what} not ready"))
+}
+
+/// One pipeline step.
+pub type Step = fn(&mut Ctx) -> Result<(), PipelineError>;
+
+/// The steps, in SPEC §2's processing order. Trim, watermark and colour profiles are later issues.
+pub const STEPS: &[(&str, Step)] = &[
+    ("size", step_size),
+    ("output_format", step_output_format),
+    ("decode", step_decode),
+    ("crop_and_resize", step_crop_and_resize),
+    ("rotate_and_flip", step_rotate_and_flip),
+    ("fill_crop", step_fill_crop),
+    ("filters", step_filters),
+    ("extend_and_padding", step_extend_and_padding),
+    ("flatten", step_flatten),
+    ("encode", step_encode),
+];
+
+/// Orientation (EXIF when `auto_rotate`, then `rotate`, `flip`) and the layout on the oriented size.
+fn step_size(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let p = &ctx.plan.process;
+    let src = ctx.info.probe;
+    let exif = match src.format {
+        ImageFormat::Jpeg | ImageFormat::Webp if p.auto_rotate => orient::exif_orientation(ctx.input, &ctx.info),
+        _ => 1,
+    };
+    ctx.orient = Orient::for_request(exif, p.auto_rotate, p.rotate, p.flip_horizontal, p.flip_vertical);
+    let (w, h) = ctx.orient.apply_size(src.width, src.height);
+    let vector = src.format == ImageFormat::Svg;
+    ctx.layout = Some(geometry::compute(w, h, p, vector, ctx.plan.limits.max_result_dimension)?);
+    Ok(())
+}
+
+/// Chooses the output format before decoding, as imgproxy does, from the header's alpha flag.
+fn step_output_format(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let rules = &ctx.plan.output;
+    let animated = negotiate::is_animated(&ctx.info.probe, ctx.plan.limits.max_animation_frames, rules);
+    let alpha = negotiate::expects_alpha(ctx.info.has_alpha, &ctx.plan.process);
+    ctx.format = negotiate::choose(ctx.info.probe.format, rules, alpha, animated)?;
+    Ok(())
+}
+
+fn step_decode(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let hint = ctx.layout()?.shrink_hint();
+    ctx.raster = Some(decode::decode(ctx.input, &ctx.info, hint)?);
+    Ok(())
+}
+
+/// Crop and resize in one pass, in the stored orientation: the layout's crop is mapped back through
+/// the orientation, and onto the (possibly shrunk-on-load) decoded size.
+fn step_crop_and_resize(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let layout = ctx.layout()?;
+    let src = ctx.info.probe;
+    let img = ctx.take_raster()?;
+    let stored = ctx.orient.rect_to_stored(layout.crop, src.width, src.height);
+    let region = resize::SourceBox::rescaled(stored, (src.width, src.height), (img.width, img.height));
+    let (w, h) = ctx.orient.apply_size(layout.scaled_width, layout.scaled_height);
+    ctx.raster = Some(resize::crop_resize(img, region, w, h)?);
+    Ok(())
+}
+
+fn step_rotate_and_flip(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let img = ctx.take_raster()?;
+    ctx.raster = Some(ctx.orient.apply(img));
+    Ok(())
+}
+
+fn step_fill_crop(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    if let Some(r) = ctx.layout()?.result_crop {
+        let img = ctx.take_raster()?;
+        ctx.raster = Some(img.crop(r));
+    }
+    Ok(())
+}
+
+fn step_filters(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let p = &ctx.plan.process;
+    let mut img = ctx.take_raster()?;
+    img = filters::blur(img, p.blur)?;
+    img = filters::sharpen(img, p.sharpen)?;
+    img = filters::pixelate(img, p.pixelate);
+    ctx.raster = Some(img);
+    Ok(())
+}
+
+fn step_extend_and_padding(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    if let Some(e) = ctx.layout()?.embed {
+        let img = ctx.take_raster()?;
+        ctx.raster = Some(img.embed(e.width, e.height, e.x, e.y));
+    }
+    Ok(())
+}
+
+/// Flattens onto `background` when one is set or the output format has no alpha (default white).
+fn step_flatten(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let bg = ctx.plan.process.background;
+    if bg.is_some() || !ctx.format.supports_alpha() {
+        let img = ctx.take_raster()?;
+        ctx.raster = Some(img.flatten(bg.unwrap_or(Rgb { r: 255, g: 255, b: 255 })));
+    }
+    Ok(())
+}
+
+fn step_encode(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let img = ctx.raster.as_ref().ok_or_else(|| missing("pixels"))?;
+    ctx.format = negotiate::fit_to_size(ctx.format, img.width, img.height, img.alpha);
+    if !ctx.format.supports_alpha() && img.alpha {
+        // The tiny-AVIF fallback may pick JPEG after the flatten step ran.
+        let bg = ctx.plan.process.background.unwrap_or(Rgb { r: 255, g: 255, b: 255 });
+        let flat = ctx.take_raster()?.flatten(bg);
+        ctx.raster = Some(flat);
+    }
+    let img = ctx.raster.as_ref().ok_or_else(|| missing("pixels"))?;
+    ctx.bytes = encode::encode(img, ctx.format, &ctx.plan.output)?;
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// Reads a corpus file in place (`/work/shared/corpus`, never copied into the repository).
+    pub(crate) fn corpus(path: &str) -> Vec<u8> {
+        let full = format!("{}/../shared/corpus/{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

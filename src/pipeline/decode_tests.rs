@@ -1,0 +1,110 @@
+//! Decoder tests on the corpus, checked against the `image` crate as an independent decoder.
+
+use super::*;
+use crate::pipeline::probe::inspect;
+use crate::pipeline::test_util::corpus;
+
+fn decode_file(path: &str, hint: f64) -> Result<Raster, PipelineError> {
+    let input = corpus(path);
+    let info = inspect(&input)?;
+    decode(&input, &info, hint)
+}
+
+/// Mean absolute difference per RGB sample between our raster and the `image` crate's decode.
+fn mean_diff_to_oracle(ours: &Raster, path: &str) -> f64 {
+    let oracle = image::load_from_memory(&corpus(path)).expect("oracle decodes").into_rgba8();
+    assert_eq!((oracle.width(), oracle.height()), (ours.width, ours.height), "{path}: size");
+    let ours = ours.with_alpha();
+    let sum: u64 = ours
+        .data
+        .chunks_exact(4)
+        .zip(oracle.as_raw().chunks_exact(4))
+        .map(|(a, b)| (0..3).map(|i| u64::from(a[i].abs_diff(b[i]))).sum::<u64>())
+        .sum();
+    sum as f64 / (f64::from(ours.width) * f64::from(ours.height) * 3.0)
+}
+
+#[test]
+fn jpeg_shrink_picks_the_largest_factor_that_covers_the_need() {
+    let rows = [(1.0, 1), (1.9, 1), (2.0, 2), (3.99, 2), (4.0, 4), (7.5, 4), (8.0, 8), (40.0, 8)];
+    for (hint, want) in rows {
+        assert_eq!(jpeg_shrink(hint), want, "hint {hint}");
+    }
+}
+
+#[test]
+fn jpeg_decodes_with_dct_scaling() {
+    let r = decode_file("photos/eleph12mp.jpg", 10.0).unwrap();
+    assert_eq!((r.width, r.height, r.alpha), (500, 375, false));
+    assert_eq!(r.data.len(), 500 * 375 * 3);
+}
+
+#[test]
+fn jpeg_full_size_matches_the_oracle() {
+    let r = decode_file("photos/mate-FreshFlower.jpg", 1.0).unwrap();
+    assert_eq!((r.width, r.height), (1600, 1203));
+    let d = mean_diff_to_oracle(&r, "photos/mate-FreshFlower.jpg");
+    assert!(d < 2.0, "mean diff {d}");
+}
+
+#[test]
+fn grayscale_jpeg_becomes_neutral_rgb() {
+    let r = decode_file("photos/plasma-Grey-gray.jpg", 8.0).unwrap();
+    assert_eq!((r.width, r.height), (320, 200));
+    assert!(r.data.chunks_exact(3).all(|p| p[0] == p[1] && p[1] == p[2]));
+}
+
+#[test]
+fn cmyk_jpeg_becomes_rgb_like_the_oracle() {
+    let r = decode_file("formats/pil_sample_cmyk.jpg", 1.0).unwrap();
+    assert_eq!((r.width, r.height, r.alpha), (100, 100, false));
+    let d = mean_diff_to_oracle(&r, "formats/pil_sample_cmyk.jpg");
+    assert!(d < 8.0, "mean diff {d}");
+}
+
+#[test]
+fn webp_decodes_like_the_oracle_and_scales_on_load() {
+    let r = decode_file("formats/flower2.webp", 1.0).unwrap();
+    assert_eq!((r.width, r.height, r.alpha), (300, 225, false));
+    let d = mean_diff_to_oracle(&r, "formats/flower2.webp");
+    assert!(d < 2.0, "mean diff {d}");
+    let r = decode_file("formats/gnome-licorice-4096.webp", 8.0).unwrap();
+    assert_eq!((r.width, r.height), (512, 512));
+}
+
+#[test]
+fn animated_sources_yield_their_first_frame() {
+    for path in ["formats/iss634.webp", "formats/iss634.gif", "formats/chi.gif"] {
+        let r = decode_file(path, 1.0).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(r.alpha, "{path}");
+        let d = mean_diff_to_oracle(&r, path);
+        assert!(d < 3.0, "{path}: mean diff {d}");
+    }
+}
+
+#[test]
+fn rare_formats_decode_through_the_image_crate() {
+    for (path, alpha) in [("formats/hopper.bmp", false), ("formats/hopper.tif", false), ("formats/i_trns.png", true)] {
+        let r = decode_file(path, 1.0).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(r.alpha, alpha, "{path}");
+        assert_eq!(r.data.len(), r.width as usize * r.height as usize * r.channels());
+    }
+    let ico = decode_file("formats/hopper.ico", 1.0).unwrap();
+    assert_eq!((ico.width, ico.height), (16, 16));
+    let trns = decode_file("formats/i_trns.png", 1.0).unwrap();
+    assert!(trns.data.chunks_exact(4).any(|p| p[3] == 0), "tRNS makes some pixels transparent");
+}
+
+#[test]
+fn broken_inputs_are_errors() {
+    assert!(matches!(decode_file("edge/truncated_jpeg.jpg", 1.0), Err(PipelineError::Corrupt(_))));
+    assert!(matches!(decode_file("formats/hopper.avif", 1.0), Err(PipelineError::Unsupported(_))));
+    let mut webp = corpus("formats/flower2.webp");
+    webp.truncate(webp.len() / 2);
+    let info = inspect(&webp).unwrap();
+    assert!(decode(&webp, &info, 1.0).is_err());
+    let mut png = corpus("formats/i_trns.png");
+    png.truncate(png.len() - 40);
+    let info = inspect(&png).unwrap();
+    assert!(decode(&png, &info, 1.0).is_err());
+}
