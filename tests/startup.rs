@@ -12,13 +12,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_lambda-media-proxy");
 #[test]
 fn malformed_values_stop_startup_with_one_line_naming_the_variable() {
     for (var, value) in [("IMGPROXY_KEY", "zz"), ("IMGPROXY_KEY", "abc"), ("IMGPROXY_QUALITY", "abc")] {
-        let output = Command::new(BIN)
-            .env_clear()
-            .env(var, value)
-            .env("IMGPROXY_SALT", "aa")
-            .env("PORT", "0")
-            .output()
-            .expect("run binary");
+        let mut command = Command::new(BIN);
+        command.env_clear().env(var, value).env("PORT", "0");
+        if var == "IMGPROXY_KEY" {
+            command.env("IMGPROXY_SALT", "aa");
+        }
+        let output = command.output().expect("run binary");
         assert_eq!(output.status.code(), Some(2), "{var}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");

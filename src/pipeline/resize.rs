@@ -33,15 +33,18 @@ pub struct SourceBox {
 }
 
 impl SourceBox {
-    /// `r` given on an image of `from` size, rescaled onto an image of `to` size.
+    /// `r` given on an image of `from` size, rescaled onto an image of `to` size, and clamped to it:
+    /// `300 × (38/225)` is not exactly 38 in floating point, and a box a hair outside the image is refused
+    /// by the resizer.
     pub fn rescaled(r: Rect, from: (u32, u32), to: (u32, u32)) -> SourceBox {
         let sx = f64::from(to.0) / f64::from(from.0.max(1));
         let sy = f64::from(to.1) / f64::from(from.1.max(1));
+        let (x, y) = ((f64::from(r.x) * sx).min(f64::from(to.0)), (f64::from(r.y) * sy).min(f64::from(to.1)));
         SourceBox {
-            x: f64::from(r.x) * sx,
-            y: f64::from(r.y) * sy,
-            width: f64::from(r.width) * sx,
-            height: f64::from(r.height) * sy,
+            x,
+            y,
+            width: (f64::from(r.width) * sx).min(f64::from(to.0) - x),
+            height: (f64::from(r.height) * sy).min(f64::from(to.1) - y),
         }
     }
 
@@ -79,6 +82,17 @@ fn internal(e: impl std::fmt::Display) -> PipelineError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rescaled_box_never_leaves_the_image() {
+        // flower2.webp is 300x225; fit 50 decodes it at 50x38 (libwebp scaled decode, ceil).
+        for (to_w, to_h) in [(50, 38), (51, 39), (7, 5), (299, 224)] {
+            let b = SourceBox::rescaled(Rect { x: 0, y: 0, width: 300, height: 225 }, (300, 225), (to_w, to_h));
+            assert!(b.x + b.width <= f64::from(to_w) && b.y + b.height <= f64::from(to_h), "{to_w}x{to_h}: {b:?}");
+        }
+        let b = SourceBox::rescaled(Rect { x: 100, y: 75, width: 200, height: 150 }, (300, 225), (50, 38));
+        assert!(b.x + b.width <= 50.0 && b.y + b.height <= 38.0, "{b:?}");
+    }
 
     fn split(w: u32, h: u32) -> Raster {
         // Left half red, right half blue.
