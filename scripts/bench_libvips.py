@@ -2,9 +2,9 @@
 """Times libvips (the engine of imgproxy and sharp) on one workload, the way imgproxy drives it:
 thumbnail_buffer (shrink-on-load + lanczos3) then save. Prints one JSON line for benches/compare.rs.
 
-Run single-threaded with VIPS_CONCURRENCY=1. Settings mirror ours: JPEG Q with libvips' defaults
-(4:2:0 chroma, no Huffman optimisation, baseline), WebP Q with effort 4 (libwebp method 4), AVIF Q with
-the given effort.
+Run single-threaded with VIPS_CONCURRENCY=1. Settings mirror ours and imgproxy's: JPEG Q with 4:2:0 chroma,
+optimised Huffman tables and metadata stripped (imgproxy passes optimize_coding and strip to jpegsave),
+WebP Q with effort 4 (libwebp method 4), AVIF Q with the given effort.
 """
 import argparse
 import json
@@ -21,9 +21,9 @@ def run_once(buf, args):
     if args.format == "jpeg":
         if image.hasalpha():
             image = image.flatten(background=[255, 255, 255])
-        return image, image.write_to_buffer(".jpg", Q=args.quality)
+        return image, image.write_to_buffer(".jpg", Q=args.quality, optimize_coding=True, strip=True)
     if args.format == "webp":
-        return image, image.write_to_buffer(".webp", Q=args.quality, effort=4)
+        return image, image.write_to_buffer(".webp", Q=args.quality, effort=4, strip=True)
     if args.format == "avif":
         return image, image.write_to_buffer(".avif", Q=args.quality, effort=args.effort)
     if args.format == "png":

@@ -14,3 +14,11 @@ pub mod server;
 pub mod source;
 pub mod telemetry;
 pub mod workers;
+
+/// Image work allocates and frees multi-megabyte buffers per request. glibc's malloc serves those with
+/// fresh `mmap`s, so every request page-faults its buffers in again and returns them to the kernel; mimalloc
+/// keeps freed segments for reuse (and still returns idle memory to the OS), which is both faster and
+/// flatter in RSS under load. Declared in the library so the binary, tests and benchmarks all measure the
+/// same allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

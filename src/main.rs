@@ -1,7 +1,11 @@
 //! Reads the configuration, sets up logging, and starts the front door. Nothing else lives here.
+//!
+//! `lambda-media-proxy sign /{options}/plain/{url}` prints a signed imgproxy path for the configured
+//! `IMGPROXY_KEY`/`IMGPROXY_SALT` (the first pair), so scripts need no HMAC code of their own.
 
 use anyhow::Context;
 use lambda_media_proxy::config::Config;
+use lambda_media_proxy::imgproxy::sign_path;
 use lambda_media_proxy::server::{http, AppState};
 
 fn main() {
@@ -14,6 +18,15 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let config = Config::from_env()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("serve") => serve(config),
+        Some("sign") => sign(&config, &args[1..]),
+        Some(other) => anyhow::bail!("unknown command `{other}` (expected `serve` or `sign PATH`)"),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
     lambda_media_proxy::telemetry::init_logging(&config.server.log_level);
     for var in &config.ignored {
         tracing::info!(variable = %var, "accepted but not needed here (Go/libvips tuning)");
@@ -25,4 +38,16 @@ fn run() -> anyhow::Result<()> {
     let state = AppState::new(config).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(http::serve(state, bind)).with_context(|| format!("serving on {bind}"))
+}
+
+/// Prints `/{signature}{path}`; with no key configured, `/insecure{path}` (any signature is accepted then).
+fn sign(config: &Config, args: &[String]) -> anyhow::Result<()> {
+    let [path] = args else { anyhow::bail!("usage: lambda-media-proxy sign /{{options}}/plain/{{url}}") };
+    anyhow::ensure!(path.starts_with('/'), "the path to sign must start with `/`");
+    let signature = match config.imgproxy.signing.first() {
+        Some(pair) => sign_path(pair, path, config.imgproxy.signature_size),
+        None => "insecure".to_string(),
+    };
+    println!("/{signature}{path}");
+    Ok(())
 }

@@ -68,3 +68,20 @@ fn listening_port(stdout: std::process::ChildStdout) -> u16 {
     }
     panic!("the binary exited without listening");
 }
+
+#[test]
+fn sign_command_prints_a_path_the_server_accepts() {
+    let path = "/rs:fit:300:0/plain/http://img.example.com/pretty/image.jpg";
+    let output = Command::new(BIN)
+        .env_clear()
+        .env("IMGPROXY_KEY", "736563726574")
+        .env("IMGPROXY_SALT", "68656C6C6F")
+        .args(["sign", path])
+        .output()
+        .expect("run binary");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let signed = String::from_utf8(output.stdout).unwrap();
+    // Computed independently: python3 -c "import hmac,hashlib,base64; print(base64.urlsafe_b64encode(
+    //   hmac.new(b'secret', b'hello' + PATH.encode(), hashlib.sha256).digest()).rstrip(b'=').decode())"
+    assert_eq!(signed.trim(), format!("/QftGHpLU9sT4svrPEBB7Vo5U7C4f3X-B9osUJKU_isw{path}"));
+}
