@@ -196,6 +196,7 @@ async fn fallback(state: &AppState, plan: Plan, failure: Failure, deadline: Inst
 }
 
 // Metadata names of stored results (S3 user metadata, lower-case).
+const META_FORMAT: &str = "result-format";
 const META_WIDTH: &str = "result-width";
 const META_HEIGHT: &str = "result-height";
 const META_SOURCE: &str = "source-probe";
@@ -215,7 +216,9 @@ async fn cache_lookup(state: &AppState, plan: &Plan, client: &ClientValidators) 
         }
     };
     let meta = |name: &str| stored.metadata.get(name).cloned();
-    let format = stored.content_type.as_deref().and_then(format_from_mime)?;
+    // The format is kept in metadata too: some S3-compatible stores do not keep `Content-Type`.
+    let by_meta = meta(META_FORMAT).and_then(|ext| ImageFormat::from_extension(&ext));
+    let format = stored.content_type.as_deref().and_then(format_from_mime).or(by_meta)?;
     let validators = Validators { etag: meta(META_ETAG), last_modified: meta(META_LAST_MODIFIED) };
     if is_not_modified(client, &validators) {
         return Some(Delivery::NotModified(validators));
@@ -240,6 +243,7 @@ async fn cache_store(state: &AppState, plan: &Plan, output: &Output, fetched: &F
     let Some(store) = state.result_store.as_ref() else { return };
     let s = output.source;
     let mut meta = HashMap::from([
+        (META_FORMAT.to_string(), output.format.extension().to_string()),
         (META_WIDTH.to_string(), output.width.to_string()),
         (META_HEIGHT.to_string(), output.height.to_string()),
         (META_SOURCE.to_string(), format!("{}:{}:{}:{}", s.format.extension(), s.width, s.height, s.frames)),
