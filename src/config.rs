@@ -180,6 +180,31 @@ pub struct SourceConfig {
     pub watermark_path: Option<PathBuf>,
     /// `IMGPROXY_WATERMARK_URL`.
     pub watermark_url: Option<String>,
+    /// `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`) when both are set, read with
+    /// the rest of the configuration so tests need not touch the process environment; otherwise the
+    /// standard AWS credential chain (profile, web identity, ECS/Lambda role, instance role) is used.
+    pub s3_credentials: Option<S3Credentials>,
+    /// `RESULT_BUCKET`: where processed results are cached (not in imgproxy OSS); none = no result cache.
+    pub result_bucket: Option<String>,
+    /// `RESULT_PREFIX`: key prefix inside `RESULT_BUCKET` (e.g. `results/`).
+    pub result_prefix: String,
+}
+
+/// Static AWS credentials. `Debug` never shows the secret or the session token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Credentials {
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: String,
+    /// `AWS_SESSION_TOKEN`.
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Credentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
 }
 
 /// Variables from imgproxy's Go/libvips runtime that tune memory there and mean nothing here.
@@ -319,6 +344,18 @@ fn source_config(env: &Env) -> Result<SourceConfig, ConfigError> {
         watermark_data: env.base64("IMGPROXY_WATERMARK_DATA")?,
         watermark_path: env.string("IMGPROXY_WATERMARK_PATH").map(PathBuf::from),
         watermark_url: env.string("IMGPROXY_WATERMARK_URL"),
+        s3_credentials: s3_credentials(env),
+        result_bucket: env.string("RESULT_BUCKET"),
+        result_prefix: env.string("RESULT_PREFIX").unwrap_or_default(),
+    })
+}
+
+/// Static credentials only when both halves are present (SigV4 needs both).
+fn s3_credentials(env: &Env) -> Option<S3Credentials> {
+    Some(S3Credentials {
+        access_key_id: env.string("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: env.string("AWS_SECRET_ACCESS_KEY")?,
+        session_token: env.string("AWS_SESSION_TOKEN"),
     })
 }
 

@@ -6,10 +6,12 @@
 //! → `response`.
 
 pub mod config;
+pub mod fallback;
 pub mod imgproxy;
 pub mod pipeline;
 pub mod plan;
 pub mod response;
+pub mod result_store;
 pub mod server;
 pub mod source;
 pub mod telemetry;

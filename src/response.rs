@@ -143,6 +143,33 @@ pub fn render_image(
     response
 }
 
+/// Renders `304 Not Modified`: no body, the validators and the cache headers a 200 would carry
+/// (RFC 9110 §15.4.5), so caches refresh their copy.
+pub fn render_not_modified(
+    policy: &ResponsePolicy,
+    etag: Option<&str>,
+    last_modified: Option<&str>,
+    facts: &RequestFacts,
+) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    let headers = response.headers_mut();
+    put(headers, header::CACHE_CONTROL, &cache_control(policy, &Fetched::default(), facts.now_unix));
+    set_validators(headers, etag, last_modified);
+    common_headers(headers, policy, facts);
+    response
+}
+
+/// Adds `ETag` and `Last-Modified` when present (SPEC §2 "HTTP caching").
+pub fn set_validators(headers: &mut HeaderMap, etag: Option<&str>, last_modified: Option<&str>) {
+    if let Some(etag) = etag {
+        put(headers, header::ETAG, etag);
+    }
+    if let Some(last_modified) = last_modified {
+        put(headers, header::LAST_MODIFIED, last_modified);
+    }
+}
+
 /// Renders a failure as a one-line `text/plain` body with the policy's error caching.
 pub fn render_failure(policy: &ResponsePolicy, failure: &Failure, facts: &RequestFacts) -> Response<Body> {
     let mut headers = HeaderMap::new();
@@ -177,6 +204,11 @@ fn cache_control(policy: &ResponsePolicy, fetched: &Fetched, now_unix: i64) -> S
         if let Some(value) = &fetched.cache_control {
             return value.clone();
         }
+        // As imgproxy: a source `Expires` becomes the max-age left until it.
+        if let Some(at) = fetched.expires.as_deref().and_then(expires_unix) {
+            let left = at - now_unix;
+            return if left > 0 { format!("max-age={left}, public") } else { "no-cache".to_string() };
+        }
     }
     let ttl = match policy.cache {
         CacheRule::Immutable => return "max-age=31536000, immutable".to_string(),
@@ -191,6 +223,13 @@ fn cache_control(policy: &ResponsePolicy, fetched: &Fetched, now_unix: i64) -> S
     } else {
         format!("max-age={ttl}, public")
     }
+}
+
+/// An `Expires` header as unix seconds; an unparsable one (`0`, `-1`) is already expired, as RFC 9111
+/// §5.3 says.
+fn expires_unix(value: &str) -> Option<i64> {
+    use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+    Some(DateTime::from_str(value.trim(), DateTimeFormat::HttpDate).map(|t| t.secs()).unwrap_or(0))
 }
 
 /// `inline|attachment; filename="{stem}.{ext}"` with the stem from `filename` or the source path.
@@ -286,6 +325,23 @@ mod tests {
         policy.cache_control_passthrough = true;
         let f = Fetched { cache_control: Some("max-age=5".into()), ..fetched() };
         assert_eq!(cache_control(&policy, &f, 40), "max-age=5");
+    }
+
+    #[test]
+    fn passthrough_converts_source_expires_to_max_age() {
+        let policy = ResponsePolicy { cache_control_passthrough: true, ..ResponsePolicy::default() };
+        let now = 1_445_412_480; // Wed, 21 Oct 2015 07:28:00 GMT
+        let rows = [
+            ("an hour ahead", "Wed, 21 Oct 2015 08:28:00 GMT", "max-age=3600, public"),
+            ("in the past", "Wed, 21 Oct 2015 06:28:00 GMT", "no-cache"),
+            ("unparsable is expired", "0", "no-cache"),
+        ];
+        for (name, expires, want) in rows {
+            let f = Fetched { expires: Some(expires.into()), ..fetched() };
+            assert_eq!(cache_control(&policy, &f, now), want, "{name}");
+        }
+        let both = Fetched { cache_control: Some("max-age=9".into()), expires: Some("0".into()), ..fetched() };
+        assert_eq!(cache_control(&policy, &both, now), "max-age=9", "Cache-Control wins over Expires");
     }
 
     #[test]

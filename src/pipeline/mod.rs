@@ -61,6 +61,12 @@ pub fn probe(input: &[u8]) -> Result<Probe, PipelineError> {
     probe::inspect(input).map(|i| i.probe)
 }
 
+/// Refuses a probed source beyond `limits` (SPEC §6), for callers that probe a header before downloading
+/// the rest (S3's ranged GET); [`run`] checks the same again.
+pub fn check_limits(probe: &Probe, limits: &crate::plan::Limits) -> Result<(), PipelineError> {
+    probe::check_limits(probe, limits)
+}
+
 /// Runs the whole pipeline for `plan` on the source bytes, checking `deadline` between steps.
 pub fn run(plan: &Plan, input: &[u8], deadline: Instant) -> Result<Output, PipelineError> {
     let info = probe::inspect(input)?;

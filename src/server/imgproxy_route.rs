@@ -6,9 +6,12 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Response};
 
 use crate::imgproxy::{self, RequestContext};
+use crate::plan::ResponsePolicy;
 use crate::response::{self, Failure, RequestFacts};
 
-use super::execute::{execute, Timings};
+use super::conditional::ClientValidators;
+use super::deliver::{deliver, Delivery};
+use super::execute::Timings;
 use super::request_id::request_id;
 use super::{now_unix, AppState};
 
@@ -37,13 +40,30 @@ pub async fn handle(state: &AppState, path: &str, headers: &HeaderMap) -> Respon
     facts.source_stem = plan.source.file_stem();
     let policy = plan.response.clone();
     let host = plan.source.host();
-    let executed = execute(state, plan, started).await;
+    let client = ClientValidators::from_headers(headers);
+    let executed = deliver(state, plan, &client, started).await;
     let (response, failure) = match executed.result {
-        Ok((output, fetched)) => (response::render_image(&policy, output, &fetched, &facts), None),
+        Ok(delivery) => (render_delivery(delivery, &policy, &facts), None),
         Err(failure) => (response::render_failure(&policy, &failure, &facts), Some(failure)),
     };
     log_request(path, &facts, host.as_deref(), &response, failure.as_ref(), executed.timings, started);
     response
+}
+
+/// An image (with its status and validators) or a 304.
+fn render_delivery(delivery: Delivery, policy: &ResponsePolicy, facts: &RequestFacts) -> Response<Body> {
+    match delivery {
+        Delivery::Image(image) => {
+            let v = &image.validators;
+            let mut response = response::render_image(&image.policy, image.output, &image.fetched, facts);
+            *response.status_mut() = image.status;
+            response::set_validators(response.headers_mut(), v.etag.as_deref(), v.last_modified.as_deref());
+            response
+        }
+        Delivery::NotModified(v) => {
+            response::render_not_modified(policy, v.etag.as_deref(), v.last_modified.as_deref(), facts)
+        }
+    }
 }
 
 /// One JSON line per request (SPEC §7): no signature, no query string, no secrets.

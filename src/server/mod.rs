@@ -4,6 +4,8 @@
 //! dialect dispatcher; OPTIONS answers CORS preflight (SPEC §1). Front doors live in `http.rs`; the
 //! request flow shared by the dialects (admission, fetch, pipeline) lives in `execute.rs`.
 
+pub mod conditional;
+pub mod deliver;
 pub mod execute;
 pub mod http;
 mod imgproxy_route;
@@ -19,6 +21,8 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::config::Config;
+use crate::fallback::Fallback;
+use crate::result_store::ResultStore;
 use crate::source::Sources;
 use crate::workers::Workers;
 
@@ -31,6 +35,12 @@ pub struct AppState {
     pub sources: Arc<Sources>,
     /// Worker slots and queue.
     pub workers: Arc<Workers>,
+    /// The `RESULT_BUCKET` result cache, when configured.
+    pub result_store: Option<Arc<ResultStore>>,
+    /// The fallback image, loaded on first use.
+    pub fallback: Arc<Fallback>,
+    /// Which delivery paths were taken (cache hits, 304s, pipeline runs).
+    pub delivery_stats: Arc<deliver::DeliveryStats>,
 }
 
 impl AppState {
@@ -38,7 +48,16 @@ impl AppState {
     pub fn new(config: Config) -> Result<AppState, String> {
         let sources = Sources::new(&config.source)?;
         let workers = Workers::new(config.server.workers, config.server.queue_size);
-        Ok(AppState { config: Arc::new(config), sources: Arc::new(sources), workers: Arc::new(workers) })
+        let result_store = ResultStore::new(&config.source).map(Arc::new);
+        let fallback = Arc::new(Fallback::new(&config));
+        Ok(AppState {
+            config: Arc::new(config),
+            sources: Arc::new(sources),
+            workers: Arc::new(workers),
+            result_store,
+            fallback,
+            delivery_stats: Arc::default(),
+        })
     }
 }
 

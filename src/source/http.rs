@@ -21,7 +21,7 @@ use reqwest::redirect::{Attempt, Policy};
 use url::Url;
 
 use super::guard::{AddrClass, Guard};
-use super::{Fetched, SourceError};
+use super::{Conditional, FetchOutcome, Fetched, SourceError};
 use crate::config::SourceConfig;
 
 /// A fixed name → addresses table that replaces DNS (tests use it to give names to 127.0.0.x).
@@ -54,13 +54,39 @@ impl HttpFetcher {
 
     /// Downloads `url` whole, within the download timeout and `max_bytes` (0 = unlimited).
     pub async fn fetch(&self, url: &Url, max_bytes: u64) -> Result<Fetched, SourceError> {
-        // One deadline for connect + headers + body, as imgproxy's IMGPROXY_DOWNLOAD_TIMEOUT.
-        tokio::time::timeout(self.timeout, self.fetch_within(url, max_bytes)).await.unwrap_or(Err(SourceError::Timeout))
+        match self.fetch_conditional(url, max_bytes, &Conditional::default()).await? {
+            FetchOutcome::Fetched(fetched) => Ok(fetched),
+            FetchOutcome::NotModified => Err(SourceError::UpstreamStatus(304)),
+        }
     }
 
-    async fn fetch_within(&self, url: &Url, max_bytes: u64) -> Result<Fetched, SourceError> {
-        let response = self.client.get(url.clone()).send().await.map_err(map_error)?;
+    /// As [`HttpFetcher::fetch`], sending the validators in `conditional`; a 304 is
+    /// [`FetchOutcome::NotModified`], not an error.
+    pub async fn fetch_conditional(
+        &self,
+        url: &Url,
+        max_bytes: u64,
+        conditional: &Conditional,
+    ) -> Result<FetchOutcome, SourceError> {
+        // One deadline for connect + headers + body, as imgproxy's IMGPROXY_DOWNLOAD_TIMEOUT.
+        let work = self.fetch_within(url, max_bytes, conditional);
+        tokio::time::timeout(self.timeout, work).await.unwrap_or(Err(SourceError::Timeout))
+    }
+
+    async fn fetch_within(&self, url: &Url, max_bytes: u64, cond: &Conditional) -> Result<FetchOutcome, SourceError> {
+        let mut request = self.client.get(url.clone());
+        if let Some(etag) = &cond.if_none_match {
+            request = request.header(header::IF_NONE_MATCH, etag);
+        }
+        if let Some(since) = &cond.if_modified_since {
+            request = request.header(header::IF_MODIFIED_SINCE, since);
+        }
+        let response = request.send().await.map_err(map_error)?;
         let status = response.status();
+        let conditional = cond.if_none_match.is_some() || cond.if_modified_since.is_some();
+        if status == reqwest::StatusCode::NOT_MODIFIED && conditional {
+            return Ok(FetchOutcome::NotModified);
+        }
         if !status.is_success() {
             return Err(status_error(&response));
         }
@@ -71,7 +97,7 @@ impl HttpFetcher {
         }
         let mut fetched = metadata(response.headers());
         fetched.bytes = read_capped(response, announced, max_bytes).await?.freeze();
-        Ok(fetched)
+        Ok(FetchOutcome::Fetched(fetched))
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod origin;
+pub mod s3;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +37,17 @@ pub async fn start_app(vars: &[(&str, &str)]) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     addr
+}
+
+/// As [`start_app`], keeping the state so a test can read its counters.
+pub async fn start_app_state(vars: &[(String, String)]) -> (SocketAddr, AppState) {
+    let config = Config::from_vars(vars.iter().cloned()).expect("config");
+    let state = AppState::new(config).expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, state)
 }
 
 /// A response as the test sees it.

@@ -1,0 +1,162 @@
+//! The fallback image (SPEC §2 "Fallback image"): `IMGPROXY_FALLBACK_IMAGE_DATA` (base64),
+//! `_PATH` or `_URL`, loaded once and kept, served processed with the request's own options when the
+//! source cannot be fetched, with `IMGPROXY_FALLBACK_IMAGE_HTTP_CODE` and `IMGPROXY_FALLBACK_IMAGE_TTL`.
+//!
+//! Owns only where the bytes come from and the status/TTL rules; the request flow (`server/deliver.rs`)
+//! decides when to use it and runs the ordinary pipeline on it. A fallback that cannot be loaded is
+//! logged once and the original error is served instead.
+
+use std::path::PathBuf;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use tokio::sync::OnceCell;
+
+use crate::config::Config;
+use crate::plan::{CacheRule, ResponsePolicy, SourceRef};
+use crate::source::Sources;
+
+/// Where the fallback bytes come from, in imgproxy's order of precedence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Origin {
+    Data(Bytes),
+    Path(PathBuf),
+    Url(String),
+}
+
+/// The configured fallback image, if any.
+pub struct Fallback {
+    origin: Option<Origin>,
+    loaded: OnceCell<Option<Bytes>>,
+    http_code: u16,
+    ttl: u32,
+}
+
+impl Fallback {
+    /// Reads the settings; nothing is loaded until first needed.
+    pub fn new(config: &Config) -> Fallback {
+        let source = &config.source;
+        let origin = match (&source.fallback_image_data, &source.fallback_image_path, &source.fallback_image_url) {
+            (Some(data), _, _) => Some(Origin::Data(Bytes::from(data.clone()))),
+            (None, Some(path), _) => Some(Origin::Path(path.clone())),
+            (None, None, Some(url)) => Some(Origin::Url(url.clone())),
+            (None, None, None) => None,
+        };
+        Fallback {
+            origin,
+            loaded: OnceCell::new(),
+            http_code: config.imgproxy.fallback_image_http_code,
+            ttl: config.imgproxy.fallback_image_ttl,
+        }
+    }
+
+    /// Whether a fallback image is configured at all.
+    pub fn is_configured(&self) -> bool {
+        self.origin.is_some()
+    }
+
+    /// The fallback bytes, loaded on first use and kept (a URL is fetched once, through the same
+    /// guarded source fetchers as any request). `None` when none is configured or it could not be loaded.
+    pub async fn bytes(&self, sources: &Sources) -> Option<Bytes> {
+        let origin = self.origin.as_ref()?;
+        self.loaded.get_or_init(|| load(origin, sources)).await.clone()
+    }
+
+    /// `IMGPROXY_FALLBACK_IMAGE_HTTP_CODE`; 0 keeps the status the failure would have had.
+    pub fn status(&self, original: StatusCode) -> StatusCode {
+        match self.http_code {
+            0 => original,
+            code => StatusCode::from_u16(code).unwrap_or(original),
+        }
+    }
+
+    /// The response policy for a fallback: `IMGPROXY_FALLBACK_IMAGE_TTL` when set replaces the TTL.
+    pub fn policy(&self, policy: &ResponsePolicy) -> ResponsePolicy {
+        let mut policy = policy.clone();
+        if self.ttl > 0 {
+            policy.cache = CacheRule::Ttl(self.ttl);
+        }
+        policy.cache_control_passthrough = false;
+        policy
+    }
+}
+
+async fn load(origin: &Origin, sources: &Sources) -> Option<Bytes> {
+    let loaded = match origin {
+        Origin::Data(bytes) => Ok(bytes.clone()),
+        Origin::Path(path) => tokio::fs::read(path).await.map(Bytes::from).map_err(|e| e.to_string()),
+        Origin::Url(url) => match url::Url::parse(url) {
+            Ok(url) => sources.fetch(&SourceRef::Http(url), 0).await.map(|f| f.bytes).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    match loaded {
+        Ok(bytes) => Some(bytes),
+        Err(cause) => {
+            tracing::error!(%cause, "can't load the fallback image; source errors are served as they are");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn origin_precedence_is_data_then_path_then_url() {
+        let rows = [
+            ("nothing", vec![], None),
+            ("url only", vec![("IMGPROXY_FALLBACK_IMAGE_URL", "http://x/y.png")], Some(Origin::Url("http://x/y.png".into()))),
+            (
+                "path beats url",
+                vec![("IMGPROXY_FALLBACK_IMAGE_URL", "http://x/y.png"), ("IMGPROXY_FALLBACK_IMAGE_PATH", "/f.png")],
+                Some(Origin::Path("/f.png".into())),
+            ),
+            (
+                "data beats path",
+                vec![("IMGPROXY_FALLBACK_IMAGE_PATH", "/f.png"), ("IMGPROXY_FALLBACK_IMAGE_DATA", "aGk=")],
+                Some(Origin::Data(Bytes::from_static(b"hi"))),
+            ),
+        ];
+        for (name, vars, want) in rows {
+            assert_eq!(Fallback::new(&config(&vars)).origin, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn status_and_ttl_rules() {
+        let f = Fallback::new(&config(&[]));
+        assert_eq!(f.status(StatusCode::NOT_FOUND), StatusCode::OK, "default 200");
+        let f = Fallback::new(&config(&[("IMGPROXY_FALLBACK_IMAGE_HTTP_CODE", "0")]));
+        assert_eq!(f.status(StatusCode::BAD_GATEWAY), StatusCode::BAD_GATEWAY, "0 keeps the original");
+        let f = Fallback::new(&config(&[("IMGPROXY_FALLBACK_IMAGE_HTTP_CODE", "404"), ("IMGPROXY_FALLBACK_IMAGE_TTL", "60")]));
+        assert_eq!(f.status(StatusCode::OK), StatusCode::NOT_FOUND);
+        let policy = ResponsePolicy { cache_control_passthrough: true, ..ResponsePolicy::default() };
+        let p = f.policy(&policy);
+        assert_eq!(p.cache, CacheRule::Ttl(60));
+        assert!(!p.cache_control_passthrough, "a fallback has no source headers to pass on");
+    }
+
+    #[tokio::test]
+    async fn path_is_loaded_once_and_a_missing_one_is_none() {
+        let dir = std::env::temp_dir().join(format!("lmp-fallback-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.join("f.bin");
+        std::fs::write(&file, b"first").unwrap_or_else(|e| panic!("{e}"));
+        let path = file.to_string_lossy().to_string();
+        let c = config(&[("IMGPROXY_FALLBACK_IMAGE_PATH", &path)]);
+        let sources = Sources::new(&c.source).unwrap_or_else(|e| panic!("{e}"));
+        let f = Fallback::new(&c);
+        assert_eq!(f.bytes(&sources).await.as_deref(), Some(&b"first"[..]));
+        std::fs::write(&file, b"second").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.bytes(&sources).await.as_deref(), Some(&b"first"[..]), "kept, not re-read");
+        let missing = config(&[("IMGPROXY_FALLBACK_IMAGE_PATH", "/nonexistent/lmp/f.png")]);
+        assert_eq!(Fallback::new(&missing).bytes(&sources).await, None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
