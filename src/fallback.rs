@@ -111,7 +111,11 @@ mod tests {
     fn origin_precedence_is_data_then_path_then_url() {
         let rows = [
             ("nothing", vec![], None),
-            ("url only", vec![("IMGPROXY_FALLBACK_IMAGE_URL", "http://x/y.png")], Some(Origin::Url("http://x/y.png".into()))),
+            (
+                "url only",
+                vec![("IMGPROXY_FALLBACK_IMAGE_URL", "http://x/y.png")],
+                Some(Origin::Url("http://x/y.png".into())),
+            ),
             (
                 "path beats url",
                 vec![("IMGPROXY_FALLBACK_IMAGE_URL", "http://x/y.png"), ("IMGPROXY_FALLBACK_IMAGE_PATH", "/f.png")],
@@ -134,7 +138,10 @@ mod tests {
         assert_eq!(f.status(StatusCode::NOT_FOUND), StatusCode::OK, "default 200");
         let f = Fallback::new(&config(&[("IMGPROXY_FALLBACK_IMAGE_HTTP_CODE", "0")]));
         assert_eq!(f.status(StatusCode::BAD_GATEWAY), StatusCode::BAD_GATEWAY, "0 keeps the original");
-        let f = Fallback::new(&config(&[("IMGPROXY_FALLBACK_IMAGE_HTTP_CODE", "404"), ("IMGPROXY_FALLBACK_IMAGE_TTL", "60")]));
+        let f = Fallback::new(&config(&[
+            ("IMGPROXY_FALLBACK_IMAGE_HTTP_CODE", "404"),
+            ("IMGPROXY_FALLBACK_IMAGE_TTL", "60"),
+        ]));
         assert_eq!(f.status(StatusCode::OK), StatusCode::NOT_FOUND);
         let policy = ResponsePolicy { cache_control_passthrough: true, ..ResponsePolicy::default() };
         let p = f.policy(&policy);

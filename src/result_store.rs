@@ -145,9 +145,8 @@ mod tests {
     }
 
     fn store(prefix: &str) -> ResultStore {
-        let mut config = crate::config::Config::from_vars(Vec::<(String, String)>::new())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .source;
+        let mut config =
+            crate::config::Config::from_vars(Vec::<(String, String)>::new()).unwrap_or_else(|e| panic!("{e}")).source;
         config.result_bucket = Some("results".into());
         config.result_prefix = prefix.into();
         ResultStore::new(&config).unwrap_or_else(|| panic!("no store"))
@@ -158,7 +157,8 @@ mod tests {
         let s = store("cache/");
         let base = plan("http://example.com/a.jpg");
         let mut other_source = base.clone();
-        other_source.source = SourceRef::Http(url::Url::parse("http://example.com/b.jpg").unwrap_or_else(|e| panic!("{e}")));
+        other_source.source =
+            SourceRef::Http(url::Url::parse("http://example.com/b.jpg").unwrap_or_else(|e| panic!("{e}")));
         let mut other_width = base.clone();
         other_width.process.width = 300;
         let mut auto_webp = base.clone();

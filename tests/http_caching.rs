@@ -115,10 +115,8 @@ async fn fallback_image_is_processed_for_a_missing_source_with_the_configured_st
 async fn fallback_url_is_fetched_once_and_default_status_is_200() {
     let origin = origin::start().await;
     let fallback_url = origin.url("/corpus/formats/hopper.bmp");
-    let env = vars(&[
-        ("IMGPROXY_FALLBACK_IMAGE_URL", &fallback_url),
-        ("IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", "true"),
-    ]);
+    let env =
+        vars(&[("IMGPROXY_FALLBACK_IMAGE_URL", &fallback_url), ("IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", "true")]);
     let (app, _) = start_app_state(&env).await;
     let missing = origin.url("/status/404");
     for _ in 0..2 {
@@ -159,7 +157,8 @@ async fn presets_apply_and_only_presets_rejects_plain_options() {
 async fn filename_attachment_and_cors_preflight() {
     let origin = origin::start().await;
     let src = origin.url("/corpus/formats/hopper.bmp");
-    let env = vars(&[("IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", "true"), ("IMGPROXY_ALLOW_ORIGIN", "https://a.example")]);
+    let env =
+        vars(&[("IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", "true"), ("IMGPROXY_ALLOW_ORIGIN", "https://a.example")]);
     let (app, _) = start_app_state(&env).await;
     let reply = get(app, &format!("/_/fn:pic/att:1/plain/{src}@png"), &[]).await;
     assert_eq!(reply.header("content-disposition"), "attachment; filename=\"pic.png\"");

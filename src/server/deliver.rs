@@ -134,7 +134,12 @@ async fn run(
 
 /// The conditional fetch: validators go upstream only when their feature is on; S3 probes the header
 /// before the full download, refusing a pixel bomb early (an inconclusive probe leaves it to the pipeline).
-async fn fetch(state: &AppState, plan: &Plan, digest: &str, client: &ClientValidators) -> Result<FetchOutcome, Failure> {
+async fn fetch(
+    state: &AppState,
+    plan: &Plan,
+    digest: &str,
+    client: &ClientValidators,
+) -> Result<FetchOutcome, Failure> {
     let config = &state.config.imgproxy;
     let conditional = Conditional {
         if_none_match: config.use_etag.then(|| conditional::upstream_etag(digest, client)).flatten(),
@@ -224,15 +229,12 @@ async fn cache_lookup(state: &AppState, plan: &Plan, client: &ClientValidators) 
         return Some(Delivery::NotModified(validators));
     }
     let number = |name: &str| meta(name).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-    let source = meta(META_SOURCE).and_then(|v| parse_probe(&v)).unwrap_or(Probe { format, width: 0, height: 0, frames: 1 });
-    let output = Output {
-        bytes: stored.bytes.to_vec(),
-        format,
-        width: number(META_WIDTH),
-        height: number(META_HEIGHT),
-        source,
-    };
-    let fetched = Fetched { cache_control: meta(META_CACHE_CONTROL), expires: meta(META_EXPIRES), ..Fetched::default() };
+    let source =
+        meta(META_SOURCE).and_then(|v| parse_probe(&v)).unwrap_or(Probe { format, width: 0, height: 0, frames: 1 });
+    let output =
+        Output { bytes: stored.bytes.to_vec(), format, width: number(META_WIDTH), height: number(META_HEIGHT), source };
+    let fetched =
+        Fetched { cache_control: meta(META_CACHE_CONTROL), expires: meta(META_EXPIRES), ..Fetched::default() };
     let policy = plan.response.clone();
     let image = Image { output, fetched, validators, status: StatusCode::OK, policy, cache_hit: true };
     Some(Delivery::Image(Box::new(image)))

@@ -153,7 +153,9 @@ impl Sources {
         // Checked again here so no caller can reach the network with a source that was never checked.
         self.check_allowed(source)?;
         let fetched = match (source, &self.local, &self.s3) {
-            (SourceRef::Http(url), _, _) => return Ok(self.http.fetch_conditional(url, max_bytes, conditional).await?),
+            (SourceRef::Http(url), _, _) => {
+                return Ok(self.http.fetch_conditional(url, max_bytes, conditional).await?)
+            }
             (SourceRef::Local(path), Some(local), _) => local.fetch(path, max_bytes).await?,
             (SourceRef::S3 { bucket, key, version_id }, _, Some(s3)) => {
                 let object = ObjectRef { bucket, key, version_id: version_id.as_deref() };

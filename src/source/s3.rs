@@ -133,7 +133,7 @@ impl S3Fetcher {
             return Err(SourceError::TooLarge { limit: max_bytes }.into());
         }
         let mut fetched = metadata(&head);
-        let first = read_capped(head, max_bytes).await?;
+        let first = read_capped(*head, max_bytes).await?;
         if total.is_none_or(|t| t <= first.len() as u64) {
             fetched.bytes = first;
             return Ok(FetchOutcome::Fetched(fetched));
@@ -145,11 +145,16 @@ impl S3Fetcher {
             Answer::Object(output) => output,
             Answer::NotModified => return Err(SourceError::UpstreamStatus(304).into()),
         };
-        fetched.bytes = read_capped(full, max_bytes).await?;
+        fetched.bytes = read_capped(*full, max_bytes).await?;
         Ok(FetchOutcome::Fetched(fetched))
     }
 
-    async fn get(&self, object: &ObjectRef<'_>, range: Option<String>, cond: &Conditional) -> Result<Answer, SourceError> {
+    async fn get(
+        &self,
+        object: &ObjectRef<'_>,
+        range: Option<String>,
+        cond: &Conditional,
+    ) -> Result<Answer, SourceError> {
         let client = self.client.get().await;
         let request = client
             .get_object()
@@ -161,7 +166,7 @@ impl S3Fetcher {
             .set_if_match(cond.if_match.clone())
             .set_if_modified_since(cond.if_modified_since.as_deref().and_then(parse_http_date));
         match request.send().await {
-            Ok(output) => Ok(Answer::Object(output)),
+            Ok(output) => Ok(Answer::Object(Box::new(output))),
             Err(e) if status_of(&e) == Some(304) => Ok(Answer::NotModified),
             Err(e) => Err(map_error(&e)),
         }
@@ -169,7 +174,7 @@ impl S3Fetcher {
 }
 
 enum Answer {
-    Object(GetObjectOutput),
+    Object(Box<GetObjectOutput>),
     NotModified,
 }
 
