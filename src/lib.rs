@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod imgproxy;
+pub mod misskey;
 pub mod pipeline;
 pub mod plan;
 pub mod response;

@@ -28,6 +28,7 @@ pub fn base_policy(config: &ImgproxyConfig) -> ResponsePolicy {
         content_security_policy: "script-src 'none'",
         // SPEC §2: `Vary: Accept` whenever the response could depend on it.
         vary_accept: config.auto_webp || config.auto_avif || config.enforce_webp || config.enforce_avif,
+        ..ResponsePolicy::default()
     }
 }
 
