@@ -2,7 +2,7 @@
 //! status; media-proxy's statuses are the contract (SPEC §3).
 
 /// A refused Misskey request.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MisskeyError {
     /// 400: no `url` parameter and no path-only form.
     #[error("url parameter is missing")]

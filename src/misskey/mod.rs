@@ -135,7 +135,9 @@ pub fn compile(config: &Config, request: &MisskeyRequest) -> Plan {
         Mode::Original => (2048, 2048, false),
     };
     let badge = request.mode == Mode::Badge;
-    let process = Processing { resize_type: ResizeType::Fit, width, height, badge, ..Processing::default() };
+    // media-proxy's badge is `contain` without `withoutEnlargement`: small sources grow to 96×96.
+    let process =
+        Processing { resize_type: ResizeType::Fit, width, height, badge, enlarge: badge, ..Processing::default() };
     let output = OutputRules {
         format: Some(if badge { ImageFormat::Png } else { ImageFormat::Webp }),
         preferred_formats: vec![ImageFormat::Webp],
