@@ -293,6 +293,25 @@ pub fn render_placeholder(policy: &ResponsePolicy, png: &'static [u8], facts: &R
     response
 }
 
+/// A CORS preflight answer (204) with the policy's CORS headers.
+pub fn render_preflight(policy: &ResponsePolicy) -> Response<Body> {
+    let mut headers = HeaderMap::new();
+    if let Some(origin) = &policy.allow_origin {
+        put(&mut headers, header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    if let Some(methods) = &policy.allow_methods {
+        put(&mut headers, header::ACCESS_CONTROL_ALLOW_METHODS, methods);
+    }
+    if let Some(allowed) = &policy.allow_headers {
+        put(&mut headers, header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
+    }
+    put(&mut headers, header::ACCESS_CONTROL_MAX_AGE, "86400");
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    *response.headers_mut() = headers;
+    response
+}
+
 /// media-proxy's `Content-Disposition`: `inline`, the name with its extension corrected, characters
 /// unsafe in a quoted string replaced by `_`, and RFC 5987 `filename*` when the name is not ASCII.
 pub fn misskey_disposition(name: &str, ext: &str) -> String {

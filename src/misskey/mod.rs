@@ -8,6 +8,7 @@
 pub mod error;
 pub mod media;
 mod name;
+pub mod placeholder;
 mod query;
 
 pub use error::MisskeyError;
