@@ -396,6 +396,8 @@ pub struct Processing {
     pub strip_color_profile: bool,
     /// Misskey badge: a 96×96 monochrome alpha mask.
     pub badge: bool,
+    /// SVG may be enlarged past its nominal size (imgproxy: yes; media-proxy: no, `withoutEnlargement`).
+    pub vector_enlarge: bool,
 }
 
 impl Default for Processing {
@@ -429,6 +431,7 @@ impl Default for Processing {
             keep_copyright: true,
             strip_color_profile: true,
             badge: false,
+            vector_enlarge: true,
         }
     }
 }

@@ -91,6 +91,7 @@ fn processing(config: &ImgproxyConfig, raw: &RawOptions) -> Processing {
         keep_copyright: raw.keep_copyright.unwrap_or(config.keep_copyright),
         strip_color_profile: raw.strip_color_profile.unwrap_or(config.strip_color_profile),
         badge: false,
+        vector_enlarge: true,
     }
 }
 

@@ -185,7 +185,7 @@ fn step_size(ctx: &mut Ctx) -> Result<(), PipelineError> {
     };
     ctx.orient = Orient::for_request(exif, p.auto_rotate, p.rotate, p.flip_horizontal, p.flip_vertical);
     let (w, h) = ctx.orient.apply_size(src.width, src.height);
-    let vector = src.format == ImageFormat::Svg;
+    let vector = src.format == ImageFormat::Svg && p.vector_enlarge;
     ctx.layout = Some(geometry::compute(w, h, p, vector, ctx.plan.limits.max_result_dimension)?);
     Ok(())
 }
