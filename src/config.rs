@@ -202,8 +202,7 @@ pub struct MisskeyConfig {
 }
 
 /// media-proxy's `Content-Security-Policy` (SPEC §3).
-pub const MISSKEY_DEFAULT_CSP: &str =
-    "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'";
+pub const MISSKEY_DEFAULT_CSP: &str = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'";
 
 /// Variables from imgproxy's Go/libvips runtime that tune memory there and mean nothing here.
 const NOT_NEEDED: &[&str] = &[

@@ -187,26 +187,76 @@ fn rows() -> Vec<Row> {
     use Want::*;
     vec![
         ("gif passes through", "/image.webp?url=U", "/corpus/formats/iss634.gif", Raw("image/gif", "iss634.gif")),
-        ("gif fallback passes through", "/image.webp?url=U&fallback=1", "/corpus/formats/iss634.gif", Raw("image/gif", "iss634.gif")),
+        (
+            "gif fallback passes through",
+            "/image.webp?url=U&fallback=1",
+            "/corpus/formats/iss634.gif",
+            Raw("image/gif", "iss634.gif"),
+        ),
         ("gif emoji keeps 42 frames", "/emoji.webp?url=U&emoji=1", "/corpus/formats/iss634.gif", Webp((128, 128), 42)),
         ("gif emoji static", "/emoji.webp?url=U&emoji=1&static=1", "/corpus/formats/iss634.gif", Webp((128, 128), 1)),
-        ("gif avatar never enlarges", "/avatar.webp?url=U&avatar=1", "/corpus/formats/iss634.gif", Webp((245, 245), 42)),
-        ("gif avatar static", "/avatar.webp?url=U&avatar=1&static=1", "/corpus/formats/iss634.gif", Webp((245, 245), 1)),
+        (
+            "gif avatar never enlarges",
+            "/avatar.webp?url=U&avatar=1",
+            "/corpus/formats/iss634.gif",
+            Webp((245, 245), 42),
+        ),
+        (
+            "gif avatar static",
+            "/avatar.webp?url=U&avatar=1&static=1",
+            "/corpus/formats/iss634.gif",
+            Webp((245, 245), 1),
+        ),
         ("gif static", "/static.webp?url=U&static=1", "/corpus/formats/iss634.gif", Webp((245, 245), 1)),
         ("gif preview", "/preview.webp?url=U&preview=1", "/corpus/formats/iss634.gif", Webp((200, 200), 1)),
-        ("gif preview fallback", "/preview.webp?url=U&fallback=1&preview=1", "/corpus/formats/iss634.gif", Webp((200, 200), 1)),
+        (
+            "gif preview fallback",
+            "/preview.webp?url=U&fallback=1&preview=1",
+            "/corpus/formats/iss634.gif",
+            Webp((200, 200), 1),
+        ),
         ("gif badge", "/emoji.png?url=U&badge=1", "/corpus/formats/iss634.gif", Png((96, 96))),
-        ("webp emoji keeps 42 frames", "/emoji.webp?url=U&emoji=1", "/corpus/formats/iss634.webp", Webp((128, 128), 42)),
-        ("apng emoji keeps its 41 frames", "/emoji.webp?url=U&emoji=1", "/corpus/formats/iss634.apng", Webp((128, 128), 41)),
-        ("apng passes through as png", "/image.webp?url=U", "/corpus/formats/iss634.apng", Raw("image/png", "iss634.apng.png")),
+        (
+            "webp emoji keeps 42 frames",
+            "/emoji.webp?url=U&emoji=1",
+            "/corpus/formats/iss634.webp",
+            Webp((128, 128), 42),
+        ),
+        (
+            "apng emoji keeps its 41 frames",
+            "/emoji.webp?url=U&emoji=1",
+            "/corpus/formats/iss634.apng",
+            Webp((128, 128), 41),
+        ),
+        (
+            "apng passes through as png",
+            "/image.webp?url=U",
+            "/corpus/formats/iss634.apng",
+            Raw("image/png", "iss634.apng.png"),
+        ),
         ("png alpha preview", "/preview.webp?url=U&preview=1", "/corpus/formats/ukui-city.png", Webp((200, 132), 1)),
         ("png alpha static", "/static.webp?url=U&static=1", "/corpus/formats/ukui-city.png", Webp((498, 328), 1)),
         ("png avatar", "/avatar.webp?url=U&avatar=1", "/corpus/formats/ukui-city.png", Webp((485, 320), 1)),
         ("bmp passes through", "/image.webp?url=U", "/corpus/formats/hopper.bmp", Raw("image/bmp", "hopper.bmp")),
-        ("bmp preview never enlarges", "/preview.webp?url=U&preview=1", "/corpus/formats/hopper.bmp", Webp((128, 128), 1)),
+        (
+            "bmp preview never enlarges",
+            "/preview.webp?url=U&preview=1",
+            "/corpus/formats/hopper.bmp",
+            Webp((128, 128), 1),
+        ),
         ("ico passes through", "/image.webp?url=U", "/corpus/formats/hopper.ico", Raw("image/x-icon", "hopper.ico")),
-        ("ico emoji never enlarges its 16x16", "/emoji.webp?url=U&emoji=1", "/corpus/formats/hopper.ico", Webp((16, 16), 1)),
-        ("exif jpeg emoji", "/emoji.webp?url=U&emoji=1", "/corpus/formats/hopper_orientation_6.jpg", Webp((128, 128), 1)),
+        (
+            "ico emoji never enlarges its 16x16",
+            "/emoji.webp?url=U&emoji=1",
+            "/corpus/formats/hopper.ico",
+            Webp((16, 16), 1),
+        ),
+        (
+            "exif jpeg emoji",
+            "/emoji.webp?url=U&emoji=1",
+            "/corpus/formats/hopper_orientation_6.jpg",
+            Webp((128, 128), 1),
+        ),
         ("svg is rasterised", "/svg.webp?url=U", "/corpus/formats/gnome-dune.svg", Webp((2048, 2048), 1)),
         ("svg with script is rasterised", "/svg.webp?url=U", "/gen/script.svg", Webp((300, 150), 1)),
         ("svg emoji", "/emoji.webp?url=U&emoji=1", "/gen/script.svg", Webp((256, 128), 1)),
@@ -223,7 +273,12 @@ fn rows() -> Vec<Row> {
         ("html with a flag is 404", "/emoji.webp?url=U&emoji=1", "/gen/page.html", Error(404)),
         ("html fallback", "/image.webp?url=U&fallback=1", "/gen/page.html", Placeholder),
         ("zero bytes refused", "/image.webp?url=U", "/gen/empty.png", Error(403)),
-        ("truncated png passes through untouched", "/image.webp?url=U", "/gen/truncated.png", Raw("image/png", "truncated.png")),
+        (
+            "truncated png passes through untouched",
+            "/image.webp?url=U",
+            "/gen/truncated.png",
+            Raw("image/png", "truncated.png"),
+        ),
         ("truncated png cannot be converted", "/preview.webp?url=U&preview=1", "/gen/truncated.png", Error(422)),
         ("truncated png fallback", "/preview.webp?url=U&preview=1&fallback=1", "/gen/truncated.png", Placeholder),
         ("upstream 404", "/image.webp?url=U", "/corpus/nope.png", Error(404)),
@@ -261,8 +316,16 @@ fn check(name: &str, reply: &Reply, want: &Want, source: &[u8]) {
         }
         Want::Webp(size, count) => {
             assert_eq!(reply.status, 200, "{name}: {body}");
-            assert_eq!((reply.header("content-type"), reply.header("cache-control")), ("image/webp", IMMUTABLE), "{name}");
-            assert!(reply.header("content-disposition").ends_with(".webp\""), "{name}: {}", reply.header("content-disposition"));
+            assert_eq!(
+                (reply.header("content-type"), reply.header("cache-control")),
+                ("image/webp", IMMUTABLE),
+                "{name}"
+            );
+            assert!(
+                reply.header("content-disposition").ends_with(".webp\""),
+                "{name}: {}",
+                reply.header("content-disposition")
+            );
             assert_eq!(common::decode(&reply.body).dimensions(), *size, "{name}");
             assert_eq!(frames(&reply.body), *count, "{name}");
             if *count > 1 {
@@ -271,7 +334,11 @@ fn check(name: &str, reply: &Reply, want: &Want, source: &[u8]) {
         }
         Want::Png(size) => {
             assert_eq!(reply.status, 200, "{name}: {body}");
-            assert_eq!((reply.header("content-type"), reply.header("cache-control")), ("image/png", IMMUTABLE), "{name}");
+            assert_eq!(
+                (reply.header("content-type"), reply.header("cache-control")),
+                ("image/png", IMMUTABLE),
+                "{name}"
+            );
             let img = common::decode(&reply.body);
             assert_eq!(img.dimensions(), *size, "{name}");
             assert!(img.color().has_alpha(), "{name}: a badge is an alpha mask");
@@ -339,7 +406,10 @@ async fn names_come_from_the_upstream_header_with_rfc5987() {
     let app = start_app(&[NETWORKS]).await;
     let reply = get(app, &format!("/preview.webp?url={}&preview=1", media.url("/named")), &[]).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("content-disposition"), "inline; filename=\"_.png.webp\"; filename*=UTF-8''%E7%8C%AB.png.webp");
+    assert_eq!(
+        reply.header("content-disposition"),
+        "inline; filename=\"_.png.webp\"; filename*=UTF-8''%E7%8C%AB.png.webp"
+    );
 }
 
 #[tokio::test]

@@ -97,8 +97,16 @@ mod tests {
             ("heic is an image", ftyp(b"heic"), None),
             ("webm", webm, Some("video/webm")),
             ("matroska", mkv, Some("video/x-matroska")),
-            ("opus", b"OggS\0\x02\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\x13OpusHead".to_vec(), Some("audio/opus")),
-            ("vorbis", b"OggS\0\x02\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\x1e\x01vorbis".to_vec(), Some("audio/ogg")),
+            (
+                "opus",
+                b"OggS\0\x02\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\x13OpusHead".to_vec(),
+                Some("audio/opus"),
+            ),
+            (
+                "vorbis",
+                b"OggS\0\x02\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\x1e\x01vorbis".to_vec(),
+                Some("audio/ogg"),
+            ),
             ("wav", b"RIFF\x24\0\0\0WAVEfmt ".to_vec(), Some("audio/wav")),
             ("webp is not audio", b"RIFF\x24\0\0\0WEBPVP8 ".to_vec(), None),
             ("flac", b"fLaC\0\0\0\x22".to_vec(), Some("audio/flac")),

@@ -137,8 +137,15 @@ pub fn compile(config: &Config, request: &MisskeyRequest) -> Plan {
     };
     let badge = request.mode == Mode::Badge;
     // media-proxy's badge is `contain` without `withoutEnlargement`: small sources grow to 96×96.
-    let process =
-        Processing { resize_type: ResizeType::Fit, width, height, badge, enlarge: badge, vector_enlarge: false, ..Processing::default() };
+    let process = Processing {
+        resize_type: ResizeType::Fit,
+        width,
+        height,
+        badge,
+        enlarge: badge,
+        vector_enlarge: false,
+        ..Processing::default()
+    };
     let output = OutputRules {
         format: Some(if badge { ImageFormat::Png } else { ImageFormat::Webp }),
         preferred_formats: vec![ImageFormat::Webp],

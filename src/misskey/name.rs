@@ -40,9 +40,7 @@ fn disposition_filename(header: &str) -> Option<String> {
         let (_lang, encoded) = rest.split_once('\'')?;
         Some(percent_encoding::percent_decode_str(encoded).decode_utf8_lossy().into_owned())
     });
-    let plain = || {
-        params.iter().find(|(k, _)| k == "filename").map(|(_, v)| v.trim_matches('"').replace("\\\"", "\""))
-    };
+    let plain = || params.iter().find(|(k, _)| k == "filename").map(|(_, v)| v.trim_matches('"').replace("\\\"", "\""));
     extended.or_else(plain).filter(|n| !n.is_empty())
 }
 

@@ -59,12 +59,29 @@ mod tests {
 
     #[test]
     fn query_rows() {
-        let f = |emoji, avatar, still, preview, badge, fallback| Flags { emoji, avatar, still, preview, badge, fallback };
+        let f =
+            |emoji, avatar, still, preview, badge, fallback| Flags { emoji, avatar, still, preview, badge, fallback };
         let rows: Vec<(&str, &str, Result<Query, MisskeyError>)> = vec![
-            ("plain url", "url=https%3A%2F%2Fa.example%2Fx.png", Ok(Query { url: Some("https://a.example/x.png".into()), flags: Flags::default() })),
-            ("plus is a space", "url=https://a.example/a+b.png", Ok(Query { url: Some("https://a.example/a b.png".into()), flags: Flags::default() })),
-            ("flags by presence, value ignored", "url=u&emoji=0&static&fallback=1", Ok(Query { url: Some("u".into()), flags: f(true, false, true, false, false, true) })),
-            ("all flags", "avatar&preview&badge&url=u", Ok(Query { url: Some("u".into()), flags: f(false, true, false, true, true, false) })),
+            (
+                "plain url",
+                "url=https%3A%2F%2Fa.example%2Fx.png",
+                Ok(Query { url: Some("https://a.example/x.png".into()), flags: Flags::default() }),
+            ),
+            (
+                "plus is a space",
+                "url=https://a.example/a+b.png",
+                Ok(Query { url: Some("https://a.example/a b.png".into()), flags: Flags::default() }),
+            ),
+            (
+                "flags by presence, value ignored",
+                "url=u&emoji=0&static&fallback=1",
+                Ok(Query { url: Some("u".into()), flags: f(true, false, true, false, false, true) }),
+            ),
+            (
+                "all flags",
+                "avatar&preview&badge&url=u",
+                Ok(Query { url: Some("u".into()), flags: f(false, true, false, true, true, false) }),
+            ),
             ("unknown keys ignored", "url=u&x=1", Ok(Query { url: Some("u".into()), flags: Flags::default() })),
             ("repeated url refused", "url=a&url=b", Err(MisskeyError::RepeatedUrl)),
             ("no url", "emoji=1", Ok(Query { url: None, flags: f(true, false, false, false, false, false) })),

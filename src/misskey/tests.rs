@@ -61,7 +61,8 @@ fn geometry_rows() {
 
 #[test]
 fn url_rows() {
-    let rows: Vec<(&str, &str, Option<&str>, Result<&str, MisskeyError>)> = vec![
+    type Row = (&'static str, &'static str, Option<&'static str>, Result<&'static str, MisskeyError>);
+    let rows: Vec<Row> = vec![
         ("query url", "/image.webp", Some("url=https%3A%2F%2Fa.example%2Fb.png"), Ok("https://a.example/b.png")),
         ("path-only form", "/a.example%2Fb.png", None, Ok("https://a.example/b.png")),
         ("path-only with flags", "/a.example", Some("emoji=1"), Ok("https://a.example/")),

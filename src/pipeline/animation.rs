@@ -70,7 +70,7 @@ fn collect(frames: image::Frames<'_>, max: usize) -> Result<Vec<Frame>, Pipeline
     for frame in frames.take(max) {
         let frame = frame.map_err(corrupt)?;
         let (num, den) = frame.delay().numer_denom_ms();
-        let delay_ms = if den == 0 { 0 } else { num / den };
+        let delay_ms = num.checked_div(den).unwrap_or(0);
         let buffer = frame.into_buffer();
         let (width, height) = buffer.dimensions();
         let raster = Raster { width, height, alpha: true, data: buffer.into_raw() };
@@ -139,7 +139,8 @@ pub fn encode_webp(frames: &[Frame], rules: &OutputRules) -> Result<Vec<u8>, Pip
     if frames.iter().any(|f| f.raster.width != w || f.raster.height != h) {
         return Err(cannot("frames differ in size"));
     }
-    let (cw, ch) = (i32::try_from(w).map_err(|_| cannot("too wide"))?, i32::try_from(h).map_err(|_| cannot("too tall"))?);
+    let (cw, ch) =
+        (i32::try_from(w).map_err(|_| cannot("too wide"))?, i32::try_from(h).map_err(|_| cannot("too tall"))?);
     // SAFETY: a zeroed options struct is what the init call expects to fill in.
     let mut opts: webp::WebPAnimEncoderOptions = unsafe { std::mem::zeroed() };
     // SAFETY: `opts` is a valid out-parameter; the ABI version is the one the bindings were made for.
@@ -174,8 +175,7 @@ fn add_frames(enc: *mut webp::WebPAnimEncoder, frames: &[Frame], quality: u8) ->
     let mut data = webp::WebPData::default();
     // SAFETY: a NULL frame marks the end at `timestamp`; `data` receives memory that we free below.
     let ok = unsafe {
-        webp::WebPAnimEncoderAdd(enc, std::ptr::null_mut(), timestamp, std::ptr::null())
-            != 0
+        webp::WebPAnimEncoderAdd(enc, std::ptr::null_mut(), timestamp, std::ptr::null()) != 0
             && webp::WebPAnimEncoderAssemble(enc, &mut data) != 0
     };
     if !ok || data.bytes.is_null() {

@@ -10,10 +10,12 @@ use super::PipelineError;
 
 /// Renders the whole SVG at `scale` × its nominal size, keeping at most `max_pixels` (0 = no cap).
 pub fn rasterise(input: &[u8], scale: f64, max_pixels: u64) -> Result<Raster, PipelineError> {
-    let mut options = usvg::Options::default();
-    options.image_href_resolver = usvg::ImageHrefResolver {
-        resolve_data: usvg::ImageHrefResolver::default_data_resolver(),
-        resolve_string: Box::new(|_, _| None),
+    let options = usvg::Options {
+        image_href_resolver: usvg::ImageHrefResolver {
+            resolve_data: usvg::ImageHrefResolver::default_data_resolver(),
+            resolve_string: Box::new(|_, _| None),
+        },
+        ..usvg::Options::default()
     };
     let tree = usvg::Tree::from_data(input, &options).map_err(|e| PipelineError::Corrupt(format!("SVG: {e}")))?;
     let (w, h) = (f64::from(tree.size().width()), f64::from(tree.size().height()));
@@ -23,8 +25,8 @@ pub fn rasterise(input: &[u8], scale: f64, max_pixels: u64) -> Result<Raster, Pi
         scale = (max_pixels as f64 / (w * h)).sqrt();
     }
     let (pw, ph) = (((w * scale).ceil() as u32).max(1), ((h * scale).ceil() as u32).max(1));
-    let mut pixmap =
-        resvg::tiny_skia::Pixmap::new(pw, ph).ok_or_else(|| PipelineError::ResolutionTooBig(format!("SVG {pw}x{ph}")))?;
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(pw, ph)
+        .ok_or_else(|| PipelineError::ResolutionTooBig(format!("SVG {pw}x{ph}")))?;
     let (sx, sy) = (pw as f32 / w as f32, ph as f32 / h as f32);
     resvg::render(&tree, resvg::tiny_skia::Transform::from_scale(sx, sy), &mut pixmap.as_mut());
     Ok(Raster { width: pw, height: ph, alpha: true, data: unpremultiply(pixmap.take()) })
