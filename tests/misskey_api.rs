@@ -471,3 +471,18 @@ async fn user_agent_and_recursion_guard() {
     let default_agent = start_app(&[NETWORKS]).await;
     assert_eq!(get(default_agent, &path, &[]).await.status, 403, "the source refused the default agent");
 }
+
+#[tokio::test]
+async fn alpha_survives_conversion_and_head_has_no_body() {
+    let origin = origin::start().await;
+    let app = start_app(&[NETWORKS]).await;
+    // i_trns.png has transparent pixels (tRNS); libwebp rightly drops an alpha plane that is all opaque.
+    let path = format!("/preview.webp?url={}&preview=1", origin.url("/corpus/formats/i_trns.png"));
+    let reply = get(app, &path, &[]).await;
+    assert_eq!(reply.status, 200);
+    let img = common::decode(&reply.body).to_rgba8();
+    assert!(img.pixels().any(|p| p[3] < 128), "transparent pixels stay transparent in WebP");
+    let head = request("HEAD", app, &path, &[]).await;
+    assert_eq!((head.status.as_u16(), head.header("content-type"), head.body.len()), (200, "image/webp", 0));
+    assert_eq!(head.header("cache-control"), IMMUTABLE);
+}
