@@ -424,6 +424,12 @@ async fn bad_urls_are_400_and_options_is_answered() {
         assert_eq!(reply.status, 400, "{name}");
         assert_eq!(reply.header("cache-control"), "max-age=300", "{name}");
     }
+    // The path-only form is `https://{segment}`: routed to this dialect (its headers), and here the TLS
+    // handshake with a plain-HTTP loopback origin fails, which is a 404 like any connection error.
+    let plain = origin::start().await;
+    let reply = get(app, &format!("/{}%2Fcorpus%2Fformats%2Fhopper.bmp", plain.addr), &[]).await;
+    assert_eq!((reply.status.as_u16(), reply.header("cache-control")), (404, "max-age=300"));
+    assert_eq!(reply.header("content-security-policy"), CSP);
     let reply = request("OPTIONS", app, "/proxy/image.webp?url=x", &[]).await;
     assert_eq!(reply.status, 204);
     assert_misskey_headers_cors_only(&reply);
