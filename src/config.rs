@@ -41,6 +41,8 @@ pub struct Config {
     pub imgproxy: ImgproxyConfig,
     /// Source fetching settings.
     pub source: SourceConfig,
+    /// Misskey media-proxy dialect settings (`MEDIA_PROXY_*`).
+    pub misskey: MisskeyConfig,
     /// Variables accepted but without effect here, for a start-up log line.
     pub ignored: Vec<String>,
     /// `IMGPROXY_*` variables we do not know, for a start-up warning.
@@ -207,6 +209,26 @@ impl std::fmt::Debug for S3Credentials {
     }
 }
 
+/// The Misskey media-proxy dialect (SPEC §3).
+#[derive(Clone, Debug)]
+pub struct MisskeyConfig {
+    /// `MEDIA_PROXY_MAX_SIZE`: most source bytes, counted as received (default 262144000, as media-proxy).
+    pub max_size: u64,
+    /// `MEDIA_PROXY_USER_AGENT`: `User-Agent` sent upstream by this dialect; `None` uses the source default.
+    pub user_agent: Option<String>,
+    /// `MEDIA_PROXY_REJECT_RECURSIVE`: refuse requests whose `User-Agent` contains `misskey/` (proxy loops).
+    pub reject_recursive: bool,
+    /// `MEDIA_PROXY_ALLOW_ORIGIN` (default `*`).
+    pub allow_origin: String,
+    /// `MEDIA_PROXY_CSP` (default media-proxy's policy).
+    pub content_security_policy: String,
+    /// `MEDIA_PROXY_MAX_ANIMATION_FRAMES`: frames kept from animated emoji/avatars (default 500).
+    pub max_animation_frames: u32,
+}
+
+/// media-proxy's `Content-Security-Policy` (SPEC §3).
+pub const MISSKEY_DEFAULT_CSP: &str = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'";
+
 /// Variables from imgproxy's Go/libvips runtime that tune memory there and mean nothing here.
 const NOT_NEEDED: &[&str] = &[
     "IMGPROXY_MALLOC",
@@ -253,6 +275,7 @@ impl Config {
             server: server_config(&env)?,
             imgproxy: imgproxy_config(&env)?,
             source: source_config(&env)?,
+            misskey: misskey_config(&env)?,
             ignored: env.present(NOT_NEEDED),
             unknown: env.unknown(),
         };
@@ -356,6 +379,17 @@ fn s3_credentials(env: &Env) -> Option<S3Credentials> {
         access_key_id: env.string("AWS_ACCESS_KEY_ID")?,
         secret_access_key: env.string("AWS_SECRET_ACCESS_KEY")?,
         session_token: env.string("AWS_SESSION_TOKEN"),
+    })
+}
+
+fn misskey_config(env: &Env) -> Result<MisskeyConfig, ConfigError> {
+    Ok(MisskeyConfig {
+        max_size: env.parse("MEDIA_PROXY_MAX_SIZE", 262_144_000)?,
+        user_agent: env.string("MEDIA_PROXY_USER_AGENT"),
+        reject_recursive: env.bool("MEDIA_PROXY_REJECT_RECURSIVE", false)?,
+        allow_origin: env.string("MEDIA_PROXY_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
+        content_security_policy: env.string("MEDIA_PROXY_CSP").unwrap_or_else(|| MISSKEY_DEFAULT_CSP.into()),
+        max_animation_frames: env.parse("MEDIA_PROXY_MAX_ANIMATION_FRAMES", 500)?.max(1),
     })
 }
 
@@ -702,6 +736,18 @@ mod tests {
             let e = config(&[(var, bad)]).unwrap_err();
             assert_eq!(e.var, var, "{bad}");
         }
+    }
+
+    #[test]
+    fn misskey_defaults_and_overrides() {
+        let c = config(&[]).unwrap().misskey;
+        assert_eq!(c.max_size, 262_144_000);
+        assert_eq!((c.allow_origin.as_str(), c.content_security_policy.as_str()), ("*", MISSKEY_DEFAULT_CSP));
+        assert!(!c.reject_recursive && c.user_agent.is_none());
+        let c = config(&[("MEDIA_PROXY_MAX_SIZE", "10"), ("MEDIA_PROXY_REJECT_RECURSIVE", "true")]).unwrap().misskey;
+        assert!(c.reject_recursive);
+        assert_eq!(c.max_size, 10);
+        assert_eq!(config(&[("MEDIA_PROXY_MAX_SIZE", "x")]).unwrap_err().var, "MEDIA_PROXY_MAX_SIZE");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod fallback;
 pub mod imgproxy;
+pub mod misskey;
 pub mod pipeline;
 pub mod plan;
 pub mod response;

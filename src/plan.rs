@@ -396,6 +396,8 @@ pub struct Processing {
     pub strip_color_profile: bool,
     /// Misskey badge: a 96×96 monochrome alpha mask.
     pub badge: bool,
+    /// SVG may be enlarged past its nominal size (imgproxy: yes; media-proxy: no, `withoutEnlargement`).
+    pub vector_enlarge: bool,
 }
 
 impl Default for Processing {
@@ -429,6 +431,7 @@ impl Default for Processing {
             keep_copyright: true,
             strip_color_profile: true,
             badge: false,
+            vector_enlarge: true,
         }
     }
 }
@@ -584,6 +587,15 @@ pub struct ResponsePolicy {
     pub content_security_policy: &'static str,
     /// Send `Vary: Accept` (an auto/enforce format flag is on).
     pub vary_accept: bool,
+    /// `Access-Control-Allow-Methods` on every response (Misskey sends it always, SPEC §3).
+    pub allow_methods: Option<String>,
+    /// `Access-Control-Allow-Headers` on every response (Misskey, SPEC §3).
+    pub allow_headers: Option<String>,
+    /// A configured `Content-Security-Policy` that replaces `content_security_policy`.
+    pub csp_override: Option<String>,
+    /// Misskey: the download name as found (url path or upstream header), before the extension is
+    /// corrected to the output type; when set, `Content-Disposition` follows media-proxy's rules.
+    pub download_name: Option<String>,
 }
 
 impl Default for ResponsePolicy {
@@ -600,6 +612,10 @@ impl Default for ResponsePolicy {
             allow_origin: None,
             content_security_policy: "script-src 'none'",
             vary_accept: false,
+            allow_methods: None,
+            allow_headers: None,
+            csp_override: None,
+            download_name: None,
         }
     }
 }

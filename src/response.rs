@@ -10,6 +10,7 @@ use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Response, StatusCode};
 
 use crate::imgproxy::ParseError;
+use crate::misskey::MisskeyError;
 use crate::pipeline::{Output, PipelineError};
 use crate::plan::{CacheRule, ImageFormat, ResponsePolicy};
 use crate::source::{Fetched, SourceError};
@@ -36,6 +37,9 @@ pub enum Failure {
     /// 500: a bug (a worker panicked); logged with its cause.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A Misskey request refused by media-proxy's rules (400/403/404).
+    #[error(transparent)]
+    Misskey(#[from] MisskeyError),
 }
 
 impl Failure {
@@ -64,9 +68,15 @@ impl Failure {
                 | SourceError::Read(_) => StatusCode::NOT_FOUND,
             },
             Failure::Pipeline(PipelineError::Timeout) | Failure::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Pipeline(PipelineError::NearlyUniform) => StatusCode::NOT_FOUND,
             Failure::Pipeline(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Failure::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Failure::Misskey(e) => match e {
+                MisskeyError::MissingUrl | MisskeyError::RepeatedUrl | MisskeyError::BadUrl => StatusCode::BAD_REQUEST,
+                MisskeyError::Recursive | MisskeyError::RejectedType => StatusCode::FORBIDDEN,
+                MisskeyError::NotConvertible => StatusCode::NOT_FOUND,
+            },
         }
     }
 
@@ -83,6 +93,7 @@ impl Failure {
             Failure::QueueFull(_) => "Too many requests".into(),
             Failure::Timeout => "Request timed out".into(),
             Failure::Internal(_) => "Internal error".into(),
+            Failure::Misskey(e) => capitalise(&e.to_string()),
         }
     }
 
@@ -98,6 +109,7 @@ impl Failure {
             Failure::QueueFull(_) => "queue_full",
             Failure::Timeout => "timeout",
             Failure::Internal(_) => "internal",
+            Failure::Misskey(_) => "misskey",
         }
     }
 }
@@ -133,7 +145,11 @@ pub fn render_image(
     let mut headers = HeaderMap::new();
     put(&mut headers, header::CONTENT_TYPE, output.format.mime());
     put(&mut headers, header::CACHE_CONTROL, &cache_control(policy, fetched, facts.now_unix));
-    put(&mut headers, header::CONTENT_DISPOSITION, &content_disposition(policy, &facts.source_stem, output.format));
+    let disposition = match &policy.download_name {
+        Some(name) => misskey_disposition(name, output.format.extension()),
+        None => content_disposition(policy, &facts.source_stem, output.format),
+    };
+    put(&mut headers, header::CONTENT_DISPOSITION, &disposition);
     if facts.debug_headers {
         debug_headers(&mut headers, &output, fetched);
     }
@@ -187,9 +203,16 @@ pub fn render_failure(policy: &ResponsePolicy, failure: &Failure, facts: &Reques
 }
 
 fn common_headers(headers: &mut HeaderMap, policy: &ResponsePolicy, facts: &RequestFacts) {
-    put(headers, header::CONTENT_SECURITY_POLICY, policy.content_security_policy);
+    let csp = policy.csp_override.as_deref().unwrap_or(policy.content_security_policy);
+    put(headers, header::CONTENT_SECURITY_POLICY, csp);
     if let Some(origin) = &policy.allow_origin {
         put(headers, header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    if let Some(methods) = &policy.allow_methods {
+        put(headers, header::ACCESS_CONTROL_ALLOW_METHODS, methods);
+    }
+    if let Some(allowed) = &policy.allow_headers {
+        put(headers, header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
     }
     if policy.vary_accept {
         put(headers, header::VARY, "Accept");
@@ -255,6 +278,106 @@ fn sanitise_filename(name: &str) -> String {
     }
     out
 }
+
+/// What an upstream said about a streamed body (Misskey audio/video pass-through, SPEC §3).
+#[derive(Clone, Debug, Default)]
+pub struct StreamHead {
+    /// 200 or 206, as upstream answered.
+    pub status: u16,
+    /// The sniffed type.
+    pub mime: &'static str,
+    /// The extension for the download name.
+    pub ext: &'static str,
+    /// Upstream `Content-Length`.
+    pub content_length: Option<u64>,
+    /// Upstream `Content-Range` (206 only).
+    pub content_range: Option<String>,
+    /// Upstream `Accept-Ranges`.
+    pub accept_ranges: Option<String>,
+}
+
+/// Renders a streamed pass-through body: the upstream status and range headers, the policy's caching.
+pub fn render_stream(policy: &ResponsePolicy, head: &StreamHead, body: Body, facts: &RequestFacts) -> Response<Body> {
+    let mut headers = HeaderMap::new();
+    put(&mut headers, header::CONTENT_TYPE, head.mime);
+    put(&mut headers, header::CACHE_CONTROL, &cache_control(policy, &Fetched::default(), facts.now_unix));
+    let name = policy.download_name.as_deref().unwrap_or("unnamed");
+    put(&mut headers, header::CONTENT_DISPOSITION, &misskey_disposition(name, head.ext));
+    if let Some(len) = head.content_length {
+        put(&mut headers, header::CONTENT_LENGTH, &len.to_string());
+    }
+    if let Some(range) = &head.content_range {
+        put(&mut headers, header::CONTENT_RANGE, range);
+    }
+    if let Some(ranges) = &head.accept_ranges {
+        put(&mut headers, header::ACCEPT_RANGES, ranges);
+    }
+    common_headers(&mut headers, policy, facts);
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK);
+    *response.headers_mut() = headers;
+    response
+}
+
+/// Renders the built-in placeholder for `fallback` (SPEC §3): 200, PNG, the error caching (`max-age=300`).
+pub fn render_placeholder(policy: &ResponsePolicy, png: &'static [u8], facts: &RequestFacts) -> Response<Body> {
+    let mut headers = HeaderMap::new();
+    put(&mut headers, header::CONTENT_TYPE, ImageFormat::Png.mime());
+    let age = policy.error_max_age.unwrap_or(300);
+    put(&mut headers, header::CACHE_CONTROL, &format!("max-age={age}"));
+    put(&mut headers, header::CONTENT_DISPOSITION, "inline; filename=\"dummy.png\"");
+    common_headers(&mut headers, policy, facts);
+    let mut response = Response::new(Body::from(png));
+    *response.headers_mut() = headers;
+    response
+}
+
+/// A CORS preflight answer (204) with the policy's CORS headers.
+pub fn render_preflight(policy: &ResponsePolicy) -> Response<Body> {
+    let mut headers = HeaderMap::new();
+    if let Some(origin) = &policy.allow_origin {
+        put(&mut headers, header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    if let Some(methods) = &policy.allow_methods {
+        put(&mut headers, header::ACCESS_CONTROL_ALLOW_METHODS, methods);
+    }
+    if let Some(allowed) = &policy.allow_headers {
+        put(&mut headers, header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
+    }
+    put(&mut headers, header::ACCESS_CONTROL_MAX_AGE, "86400");
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// media-proxy's `Content-Disposition`: `inline`, the name with its extension corrected, characters
+/// unsafe in a quoted string replaced by `_`, and RFC 5987 `filename*` when the name is not ASCII.
+pub fn misskey_disposition(name: &str, ext: &str) -> String {
+    let full = crate::misskey::correct_filename(name, ext);
+    let ascii: String =
+        full.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    if full.is_ascii() && ascii == full {
+        return format!("inline; filename=\"{ascii}\"");
+    }
+    let encoded = percent_encoding::utf8_percent_encode(&full, RFC5987_UNSAFE);
+    format!("inline; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// RFC 5987 `attr-char` is ALPHA / DIGIT / "!#$&+-.^_`|~"; everything else is escaped.
+const RFC5987_UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
 
 fn debug_headers(headers: &mut HeaderMap, output: &Output, fetched: &Fetched) {
     let pairs = [
@@ -342,6 +465,35 @@ mod tests {
         }
         let both = Fetched { cache_control: Some("max-age=9".into()), expires: Some("0".into()), ..fetched() };
         assert_eq!(cache_control(&policy, &both, now), "max-age=9", "Cache-Control wins over Expires");
+    }
+
+    #[test]
+    fn misskey_disposition_rows() {
+        let rows = [
+            ("converted name gets the extension", "photo.png", "webp", "inline; filename=\"photo.png.webp\""),
+            ("right extension kept", "clip.mp4", "mp4", "inline; filename=\"clip.mp4\""),
+            ("quotes replaced", "a\"b.png", "png", "inline; filename=\"a_b.png\"; filename*=UTF-8''a%22b.png"),
+            ("non-ascii gets filename*", "猫.png", "png", "inline; filename=\"_.png\"; filename*=UTF-8''%E7%8C%AB.png"),
+            ("control characters replaced", "a\nb", "gif", "inline; filename=\"a_b.gif\"; filename*=UTF-8''a%0Ab.gif"),
+        ];
+        for (name, input, ext, want) in rows {
+            assert_eq!(misskey_disposition(input, ext), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn misskey_statuses() {
+        let rows: Vec<(Failure, u16)> = vec![
+            (MisskeyError::MissingUrl.into(), 400),
+            (MisskeyError::RepeatedUrl.into(), 400),
+            (MisskeyError::RejectedType.into(), 403),
+            (MisskeyError::Recursive.into(), 403),
+            (MisskeyError::NotConvertible.into(), 404),
+            (PipelineError::NearlyUniform.into(), 404),
+        ];
+        for (failure, status) in rows {
+            assert_eq!(failure.status().as_u16(), status, "{failure:?}");
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub fn base_policy(config: &ImgproxyConfig) -> ResponsePolicy {
         content_security_policy: "script-src 'none'",
         // SPEC §2: `Vary: Accept` whenever the response could depend on it.
         vary_accept: config.auto_webp || config.auto_avif || config.enforce_webp || config.enforce_avif,
+        ..ResponsePolicy::default()
     }
 }
 
@@ -90,6 +91,7 @@ fn processing(config: &ImgproxyConfig, raw: &RawOptions) -> Processing {
         keep_copyright: raw.keep_copyright.unwrap_or(config.keep_copyright),
         strip_color_profile: raw.strip_color_profile.unwrap_or(config.strip_color_profile),
         badge: false,
+        vector_enlarge: true,
     }
 }
 

@@ -612,6 +612,7 @@ fn base_policy_from_config() {
         allow_origin: Some("*".into()),
         content_security_policy: "script-src 'none'",
         vary_accept: false,
+        ..ResponsePolicy::default()
     };
     assert_eq!(base_policy(&cfg), expected);
     let plan = parse_opts(&cfg, "fn:photo/cb:1/exp:1800000000/att:1").unwrap();

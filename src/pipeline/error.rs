@@ -24,4 +24,7 @@ pub enum PipelineError {
     /// 503: the request deadline passed between steps.
     #[error("processing timed out")]
     Timeout,
+    /// 404: a Misskey badge source is nearly uniform, so the mask would be empty (as media-proxy).
+    #[error("image is too uniform for a badge")]
+    NearlyUniform,
 }

@@ -6,6 +6,8 @@
 //! transform in `orient.rs`, applied after the resize on the small image. The pipeline never sees a
 //! URL, a header or an environment variable: everything comes from the [`Plan`].
 
+mod animation;
+mod badge;
 mod decode;
 mod encode;
 pub mod error;
@@ -16,6 +18,7 @@ mod orient;
 mod probe;
 mod raster;
 mod resize;
+mod svg;
 
 pub use error::PipelineError;
 
@@ -85,12 +88,47 @@ pub fn run(plan: &Plan, input: &[u8], deadline: Instant) -> Result<Output, Pipel
         if Instant::now() >= deadline {
             return Err(PipelineError::Timeout);
         }
+        if *name == "decode" && keeps_animation(&ctx) {
+            run_animated(&mut ctx, deadline)?;
+            break;
+        }
         step(&mut ctx)?;
         tracing::trace!(step = name, "pipeline step done");
     }
     let img = ctx.raster.as_ref().ok_or_else(|| PipelineError::Corrupt("no image".into()))?;
     let (width, height) = (img.width, img.height);
     Ok(Output { bytes: ctx.bytes, format: ctx.format, width, height, source })
+}
+
+/// Animated output: an animated source, more than one frame allowed, and WebP chosen (GIF output is
+/// still the first frame only).
+fn keeps_animation(ctx: &Ctx) -> bool {
+    let src = &ctx.info.probe;
+    ctx.format == ImageFormat::Webp
+        && animation::decodable(src.format)
+        && negotiate::is_animated(src, ctx.plan.limits.max_animation_frames, &ctx.plan.output)
+}
+
+/// Decodes every kept frame, runs the per-frame steps (crop/resize … flatten) on each, and writes
+/// one animated WebP.
+fn run_animated(ctx: &mut Ctx, deadline: Instant) -> Result<(), PipelineError> {
+    let frames = animation::decode_frames(ctx.input, &ctx.info, ctx.plan.limits.max_animation_frames)?;
+    let per_frame = STEPS.iter().skip_while(|(n, _)| *n != "crop_and_resize").take_while(|(n, _)| *n != "encode");
+    let per_frame: Vec<&(&str, Step)> = per_frame.collect();
+    let mut out = Vec::with_capacity(frames.len());
+    for frame in frames {
+        if Instant::now() >= deadline {
+            return Err(PipelineError::Timeout);
+        }
+        ctx.raster = Some(frame.raster);
+        for (_, step) in &per_frame {
+            step(ctx)?;
+        }
+        out.push(animation::Frame { raster: ctx.take_raster()?, delay_ms: frame.delay_ms });
+    }
+    ctx.bytes = animation::encode_webp(&out, &ctx.plan.output)?;
+    ctx.raster = out.pop().map(|f| f.raster);
+    Ok(())
 }
 
 /// The state the steps share (imgproxy's pipeline context).
@@ -137,6 +175,7 @@ pub const STEPS: &[(&str, Step)] = &[
     ("rotate_and_flip", step_rotate_and_flip),
     ("fill_crop", step_fill_crop),
     ("filters", step_filters),
+    ("badge", step_badge),
     ("extend_and_padding", step_extend_and_padding),
     ("flatten", step_flatten),
     ("encode", step_encode),
@@ -152,7 +191,7 @@ fn step_size(ctx: &mut Ctx) -> Result<(), PipelineError> {
     };
     ctx.orient = Orient::for_request(exif, p.auto_rotate, p.rotate, p.flip_horizontal, p.flip_vertical);
     let (w, h) = ctx.orient.apply_size(src.width, src.height);
-    let vector = src.format == ImageFormat::Svg;
+    let vector = src.format == ImageFormat::Svg && p.vector_enlarge;
     ctx.layout = Some(geometry::compute(w, h, p, vector, ctx.plan.limits.max_result_dimension)?);
     Ok(())
 }
@@ -167,6 +206,15 @@ fn step_output_format(ctx: &mut Ctx) -> Result<(), PipelineError> {
 }
 
 fn step_decode(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    if ctx.info.probe.format == ImageFormat::Svg {
+        // Rasterised at the size the resize step needs, bounded by the resolution limit.
+        let layout = ctx.layout()?;
+        let sx = f64::from(layout.scaled_width) / f64::from(layout.crop.width.max(1));
+        let sy = f64::from(layout.scaled_height) / f64::from(layout.crop.height.max(1));
+        let scale = sx.max(sy);
+        ctx.raster = Some(svg::rasterise(ctx.input, scale, ctx.plan.limits.max_src_resolution)?);
+        return Ok(());
+    }
     let hint = ctx.layout()?.shrink_hint();
     ctx.raster = Some(decode::decode(ctx.input, &ctx.info, hint)?);
     Ok(())
@@ -206,6 +254,15 @@ fn step_filters(ctx: &mut Ctx) -> Result<(), PipelineError> {
     img = filters::sharpen(img, p.sharpen)?;
     img = filters::pixelate(img, p.pixelate);
     ctx.raster = Some(img);
+    Ok(())
+}
+
+/// Misskey badge: the 96×96 alpha mask (SPEC §3).
+fn step_badge(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    if ctx.plan.process.badge {
+        let img = ctx.take_raster()?;
+        ctx.raster = Some(badge::apply_badge(&img)?);
+    }
     Ok(())
 }
 

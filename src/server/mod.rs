@@ -9,6 +9,7 @@ pub mod deliver;
 pub mod execute;
 pub mod http;
 mod imgproxy_route;
+mod misskey_route;
 mod request_id;
 
 use std::sync::Arc;
@@ -83,8 +84,10 @@ async fn banner() -> Response<Body> {
 /// Routes everything that is not a fixed route: preflight, health under the path prefix, then the dialects.
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response<Body> {
     let method = request.method().clone();
+    let query = request.uri().query().map(str::to_string);
+    let misskey = is_misskey(&state, request.uri().path(), query.as_deref());
     if method == Method::OPTIONS {
-        return preflight(&state);
+        return if misskey { misskey_route::preflight(&state) } else { preflight(&state) };
     }
     if method != Method::GET && method != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed\n");
@@ -97,8 +100,18 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response<B
         return without_body_for_head(&method, health().await);
     }
     let path = path.to_string();
+    if misskey {
+        let response = misskey_route::handle(&state, &path, query.as_deref(), request.headers()).await;
+        return without_body_for_head(&method, response);
+    }
     let response = imgproxy_route::handle(&state, &path, request.headers()).await;
     without_body_for_head(&method, response)
+}
+
+/// The Misskey routing rule (README "Use with Misskey"), applied after the path prefix is removed.
+fn is_misskey(state: &AppState, path: &str, query: Option<&str>) -> bool {
+    let prefix = state.config.server.path_prefix.as_str();
+    path.strip_prefix(prefix).is_some_and(|p| crate::misskey::is_misskey_path(p, query))
 }
 
 /// CORS preflight: answered with the configured origin; 204 either way so browsers get a quick answer.

@@ -101,6 +101,71 @@ impl HttpFetcher {
     }
 }
 
+/// An upstream answer whose body is read as it arrives: the Misskey dialect sniffs the first bytes, then
+/// either buffers the rest (images) or streams it to the client (audio/video pass-through, SPEC §3).
+#[derive(Debug)]
+pub struct Opened {
+    /// 200 or 206.
+    pub status: u16,
+    /// Caching and naming headers (body empty).
+    pub meta: Fetched,
+    /// Upstream `Content-Length`.
+    pub content_length: Option<u64>,
+    /// Upstream `Content-Range`.
+    pub content_range: Option<String>,
+    /// Upstream `Accept-Ranges`.
+    pub accept_ranges: Option<String>,
+    response: reqwest::Response,
+}
+
+impl Opened {
+    /// The next piece of the body; `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, SourceError> {
+        self.response.chunk().await.map_err(map_error)
+    }
+
+    /// The rest of the body as a stream, for responses that are passed through unbuffered.
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<bytes::Bytes, SourceError>> + Send {
+        futures_util::stream::unfold(self.response, |mut response| async move {
+            match response.chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), response)),
+                Ok(None) => None,
+                Err(e) => Some((Err(map_error(e)), response)),
+            }
+        })
+    }
+}
+
+impl HttpFetcher {
+    /// Sends the request and waits for the answer's head within the download timeout; the body is left
+    /// unread. `extra` headers (a `Range`, a dialect's `User-Agent`) replace the client defaults. Every hop
+    /// is address-checked exactly as in [`HttpFetcher::fetch`].
+    pub async fn open(&self, url: &Url, extra: &[(header::HeaderName, String)]) -> Result<Opened, SourceError> {
+        let mut request = self.client.get(url.clone());
+        for (name, value) in extra {
+            let value = HeaderValue::from_str(value).map_err(|e| SourceError::Connect(e.to_string()))?;
+            request = request.header(name.clone(), value);
+        }
+        let response = match tokio::time::timeout(self.timeout, request.send()).await {
+            Ok(sent) => sent.map_err(map_error)?,
+            Err(_) => return Err(SourceError::Timeout),
+        };
+        let status = response.status();
+        if !status.is_success() {
+            return Err(status_error(&response));
+        }
+        let get = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        Ok(Opened {
+            status: status.as_u16(),
+            meta: metadata(response.headers()),
+            content_length: response.content_length(),
+            content_range: get(header::CONTENT_RANGE),
+            accept_ranges: get(header::ACCEPT_RANGES),
+            response,
+        })
+    }
+}
+
 /// A non-2xx answer. A 3xx here is a redirect the client would not follow: reqwest hands back
 /// redirects to non-HTTP targets (`file:`, `ftp:`) unfollowed, and those are a refused scheme.
 fn status_error(response: &reqwest::Response) -> SourceError {

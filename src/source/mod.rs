@@ -131,6 +131,12 @@ impl Sources {
         }
     }
 
+    /// The HTTP fetcher, for dialects that read bodies incrementally (Misskey streaming). Callers must
+    /// pass the source through [`Sources::check_allowed`] first.
+    pub fn http(&self) -> &HttpFetcher {
+        &self.http
+    }
+
     /// Fetches the whole source, aborting past `max_bytes` (0 = unlimited).
     pub async fn fetch(&self, source: &SourceRef, max_bytes: u64) -> Result<Fetched, SourceError> {
         let unconditional = Conditional::default();

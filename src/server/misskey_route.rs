@@ -1,0 +1,250 @@
+//! The Misskey dialect's HTTP handler (SPEC §3): query → plan → open the source → sniff the first bytes →
+//! stream browser-safe audio/video through (with the client's `Range` forwarded), or buffer the image and
+//! run the pipeline; `fallback` turns any failure into the placeholder. One access-log line per request.
+//!
+//! Admission is the shared one (allowed sources, literal-address guard, a worker slot, the request
+//! deadline, as `execute.rs`); the worker slot is released before a stream starts, since passing bytes
+//! through is not CPU work. Streams are bounded by `MEDIA_PROXY_MAX_SIZE`, not by the request deadline.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Response};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+
+use crate::misskey::{self, media, MisskeyError, MisskeyRequest, Mode};
+use crate::pipeline::{self, Output, PipelineError};
+use crate::plan::{ImageFormat, Plan, ResponsePolicy};
+use crate::response::{self, Failure, RequestFacts, StreamHead};
+use crate::source::http::Opened;
+use crate::source::{Fetched, SourceError};
+
+use super::request_id::request_id;
+use super::{now_unix, AppState};
+
+/// What a request produced.
+enum Served {
+    /// A converted or passed-through image.
+    Image(Output),
+    /// Audio/video streamed from the source.
+    Stream(StreamHead, Body),
+}
+
+/// Handles one Misskey URL. `path` has the path prefix removed and starts with `/`.
+pub async fn handle(state: &AppState, path: &str, query: Option<&str>, headers: &HeaderMap) -> Response<Body> {
+    let started = Instant::now();
+    let facts = RequestFacts { request_id: request_id(headers), now_unix: now_unix(), ..RequestFacts::default() };
+    let base = misskey::base_policy(&state.config);
+    let request = match misskey::parse_request(path, query) {
+        Ok(request) => request,
+        Err(e) => return finish(&base, Err(e.into()), false, &facts, None, started),
+    };
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if state.config.misskey.reject_recursive && user_agent.to_ascii_lowercase().contains("misskey/") {
+        let failure = MisskeyError::Recursive.into();
+        return finish(&base, Err(failure), request.fallback, &facts, Some(&request), started);
+    }
+    let plan = misskey::compile(&state.config, &request);
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let deadline = started + state.config.server.timeout;
+    let mut policy = plan.response.clone();
+    let work = serve(state, &request, plan, range, deadline, &mut policy);
+    let result = match tokio::time::timeout_at(deadline.into(), work).await {
+        Ok(result) => result,
+        Err(_) => Err(Failure::Timeout),
+    };
+    finish(&policy, result, request.fallback, &facts, Some(&request), started)
+}
+
+/// Renders the outcome (the placeholder on failure with `fallback`) and logs it.
+fn finish(
+    policy: &ResponsePolicy,
+    result: Result<Served, Failure>,
+    fallback: bool,
+    facts: &RequestFacts,
+    request: Option<&MisskeyRequest>,
+    started: Instant,
+) -> Response<Body> {
+    let (response, failure) = match result {
+        Ok(Served::Image(output)) => (response::render_image(policy, output, &Fetched::default(), facts), None),
+        Ok(Served::Stream(head, body)) => (response::render_stream(policy, &head, body, facts), None),
+        Err(f) if fallback => {
+            (response::render_placeholder(policy, misskey::placeholder::placeholder_png(), facts), Some(f))
+        }
+        Err(f) => (response::render_failure(policy, &f, facts), Some(f)),
+    };
+    log_request(request, facts, &response, failure.as_ref(), started);
+    response
+}
+
+/// Admission, open, sniff, then stream or process. `policy` gets the download name once it is known.
+async fn serve(
+    state: &AppState,
+    request: &MisskeyRequest,
+    plan: Plan,
+    range: Option<String>,
+    deadline: Instant,
+    policy: &mut ResponsePolicy,
+) -> Result<Served, Failure> {
+    state.sources.check_allowed(&plan.source)?;
+    let slot = state.workers.acquire().await?;
+    let http = state.sources.http();
+    let mut opened = http.open(&request.url, &upstream_headers(state, None)).await?;
+    let max = plan.limits.max_src_file_size;
+    let download = state.config.source.download_timeout;
+    let head = read_prefix(&mut opened, media::SNIFF_LEN, max, download).await?;
+    let name = misskey::download_name(&request.url, opened.meta.content_disposition.as_deref());
+    policy.download_name = Some(name);
+    if let Some(kind) = media::sniff(&head) {
+        if request.mode.converts() {
+            return Err(MisskeyError::NotConvertible.into());
+        }
+        if !kind.browser_safe {
+            return Err(MisskeyError::RejectedType.into());
+        }
+        drop(slot);
+        return stream_media(state, request, opened, head, kind, range, max).await;
+    }
+    let bytes = read_rest(opened, head, max, download).await?;
+    check_image_type(&bytes, request.mode)?;
+    let output = tokio::task::spawn_blocking(move || pipeline::run(&plan, &bytes, deadline))
+        .await
+        .map_err(|e| Failure::Internal(format!("pipeline worker failed: {e}")))??;
+    Ok(Served::Image(output))
+}
+
+/// Refuses what media-proxy refuses before converting: not an image → 403 for pass-through, 404 for a
+/// conversion flag; HEIC is not browser-safe, so it is not passed through either.
+fn check_image_type(bytes: &[u8], mode: Mode) -> Result<(), Failure> {
+    let refused = if mode.converts() { MisskeyError::NotConvertible } else { MisskeyError::RejectedType };
+    match pipeline::probe(bytes) {
+        Err(PipelineError::UnknownFormat) => Err(refused.into()),
+        Ok(p) if p.format == ImageFormat::Heic && !mode.converts() => Err(refused.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The dialect's `User-Agent` and an optional `Range`, sent upstream.
+fn upstream_headers(state: &AppState, range: Option<&str>) -> Vec<(header::HeaderName, String)> {
+    let mut extra = Vec::new();
+    if let Some(ua) = &state.config.misskey.user_agent {
+        extra.push((header::USER_AGENT, ua.clone()));
+    }
+    if let Some(range) = range {
+        extra.push((header::RANGE, range.to_string()));
+    }
+    extra
+}
+
+/// Streams audio/video. With a client `Range`, the source is asked again with that `Range` (the first
+/// answer was only needed for its magic number) and a 206 is passed back as is.
+async fn stream_media(
+    state: &AppState,
+    request: &MisskeyRequest,
+    opened: Opened,
+    head: Bytes,
+    kind: media::MediaType,
+    range: Option<String>,
+    max: u64,
+) -> Result<Served, Failure> {
+    let (opened, prefix) = match range {
+        Some(range) => {
+            drop(opened);
+            let extra = upstream_headers(state, Some(&range));
+            (state.sources.http().open(&request.url, &extra).await?, Bytes::new())
+        }
+        None => (opened, head),
+    };
+    let stream_head = StreamHead {
+        status: opened.status,
+        mime: kind.mime,
+        ext: kind.ext,
+        content_length: opened.content_length,
+        content_range: opened.content_range.clone(),
+        accept_ranges: opened.accept_ranges.clone(),
+    };
+    let body = capped_stream(prefix, opened, max);
+    Ok(Served::Stream(stream_head, Body::from_stream(body)))
+}
+
+/// The prefix, then the rest of the body; an error ends the stream once `max` bytes have passed.
+fn capped_stream(
+    prefix: Bytes,
+    opened: Opened,
+    max: u64,
+) -> impl futures_util::Stream<Item = Result<Bytes, SourceError>> + Send {
+    let first = futures_util::stream::iter((!prefix.is_empty()).then_some(Ok(prefix)));
+    let mut seen = 0u64;
+    first.chain(opened.into_stream()).map(move |chunk| {
+        let chunk = chunk?;
+        seen = seen.saturating_add(chunk.len() as u64);
+        if max > 0 && seen > max {
+            return Err(SourceError::TooLarge { limit: max });
+        }
+        Ok(chunk)
+    })
+}
+
+/// Reads until `want` bytes (or the end), within `timeout` and `max`.
+async fn read_prefix(opened: &mut Opened, want: usize, max: u64, timeout: Duration) -> Result<Bytes, Failure> {
+    let read = async {
+        let mut head = BytesMut::new();
+        while head.len() < want {
+            match opened.chunk().await? {
+                Some(chunk) => push_capped(&mut head, &chunk, max)?,
+                None => break,
+            }
+        }
+        Ok::<_, SourceError>(head.freeze())
+    };
+    Ok(tokio::time::timeout(timeout, read).await.unwrap_or(Err(SourceError::Timeout))?)
+}
+
+/// Reads the rest of an image body after `head`, within `timeout` and `max` (counted as received: the
+/// client never asks for or undoes a compression, so these are the bytes the pipeline will see).
+async fn read_rest(mut opened: Opened, head: Bytes, max: u64, timeout: Duration) -> Result<Bytes, Failure> {
+    let read = async {
+        let mut body = BytesMut::from(head.as_ref());
+        while let Some(chunk) = opened.chunk().await? {
+            push_capped(&mut body, &chunk, max)?;
+        }
+        Ok::<_, SourceError>(body.freeze())
+    };
+    Ok(tokio::time::timeout(timeout, read).await.unwrap_or(Err(SourceError::Timeout))?)
+}
+
+fn push_capped(body: &mut BytesMut, chunk: &[u8], max: u64) -> Result<(), SourceError> {
+    let total = (body.len() as u64).saturating_add(chunk.len() as u64);
+    if max > 0 && total > max {
+        return Err(SourceError::TooLarge { limit: max });
+    }
+    body.extend_from_slice(chunk);
+    Ok(())
+}
+
+/// One JSON line per request (SPEC §7): the source host, never the query string.
+fn log_request(
+    request: Option<&MisskeyRequest>,
+    facts: &RequestFacts,
+    response: &Response<Body>,
+    failure: Option<&Failure>,
+    started: Instant,
+) {
+    tracing::info!(
+        target: "request",
+        request_id = %facts.request_id,
+        dialect = "misskey",
+        mode = ?request.map(|r| r.mode),
+        status = response.status().as_u16(),
+        source_host = request.and_then(|r| r.url.host_str()).unwrap_or(""),
+        error_kind = failure.map(Failure::kind).unwrap_or(""),
+        error = %failure.map(|f| f.to_string()).unwrap_or_default(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+    );
+}
+
+/// CORS preflight for Misskey paths (SPEC §3: OPTIONS answered).
+pub fn preflight(state: &AppState) -> Response<Body> {
+    response::render_preflight(&misskey::base_policy(&state.config))
+}
