@@ -15,9 +15,11 @@ mod negotiate;
 mod orient;
 mod probe;
 mod raster;
+mod refit;
 mod resize;
 
 pub use error::PipelineError;
+pub use refit::refit;
 
 use std::time::Instant;
 

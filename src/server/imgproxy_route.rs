@@ -9,6 +9,7 @@ use crate::imgproxy::{self, RequestContext};
 use crate::response::{self, Failure, RequestFacts};
 
 use super::execute::{execute, Timings};
+use super::payload_limit::{self, Delivery};
 use super::request_id::request_id;
 use super::{now_unix, AppState};
 
@@ -37,9 +38,16 @@ pub async fn handle(state: &AppState, path: &str, headers: &HeaderMap) -> Respon
     facts.source_stem = plan.source.file_stem();
     let policy = plan.response.clone();
     let host = plan.source.host();
+    let source = plan.source.clone();
     let executed = execute(state, plan, started).await;
     let (response, failure) = match executed.result {
-        Ok((output, fetched)) => (response::render_image(&policy, output, &fetched, &facts), None),
+        Ok((output, fetched)) => {
+            // For the Lambda payload cap (SPEC §5): processed result or the source's own bytes.
+            let delivery = Delivery::for_output(&output, &fetched.bytes, &source);
+            let mut response = response::render_image(&policy, output, &fetched, &facts);
+            payload_limit::mark(&mut response, delivery);
+            (response, None)
+        }
         Err(failure) => (response::render_failure(&policy, &failure, &facts), Some(failure)),
     };
     log_request(path, &facts, host.as_deref(), &response, failure.as_ref(), executed.timings, started);

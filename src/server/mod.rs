@@ -7,6 +7,8 @@
 pub mod execute;
 pub mod http;
 mod imgproxy_route;
+pub mod lambda;
+pub mod payload_limit;
 mod request_id;
 
 use std::sync::Arc;
