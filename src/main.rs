@@ -41,13 +41,15 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState::new(config).map_err(anyhow::Error::msg)?;
     match front_door {
         FrontDoor::Http => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+            let runtime =
+                tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
             runtime.block_on(http::serve(state, bind)).with_context(|| format!("serving on {bind}"))
         }
         FrontDoor::Lambda | FrontDoor::LambdaStreaming => {
             // One invocation at a time per instance: a single-threaded reactor starts faster; image work
             // still runs on the blocking pool.
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
             let streaming = front_door == FrontDoor::LambdaStreaming;
             // The result bucket (SPEC §5 rule 2) is connected here once `result_store.rs` implements
             // `payload_limit::ResultStore`.

@@ -36,8 +36,7 @@ pub fn refit(input: &[u8], max_bytes: u64, allow_downscale: bool) -> Result<Outp
         let scale = share.clamp(0.25, 0.9);
         let width = ((f64::from(raster.width) * scale) as u32).max(1);
         let height = ((f64::from(raster.height) * scale) as u32).max(1);
-        let whole =
-            SourceBox { x: 0.0, y: 0.0, width: f64::from(raster.width), height: f64::from(raster.height) };
+        let whole = SourceBox { x: 0.0, y: 0.0, width: f64::from(raster.width), height: f64::from(raster.height) };
         raster = resize::crop_resize(raster, whole, width, height)?;
         bytes = encode::encode(&raster, source.format, &rules)?;
         rounds += 1;

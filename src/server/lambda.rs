@@ -12,9 +12,11 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
+use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
+use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 
 use crate::config::{LambdaConfig, RunMode};
@@ -50,10 +52,11 @@ pub fn select_front_door(config: &LambdaConfig, lwa_extension_exists: bool) -> F
     }
 }
 
-/// The router as a Lambda serves it: the payload cap outside, the Lambda request id joined to ours inside.
+/// The router as a Lambda serves it: the payload cap outside; inside, the REST stage stripped and the Lambda
+/// request id joined to ours.
 pub fn app(state: AppState, limit: PayloadLimit) -> Router {
     router(state)
-        .layer(middleware::from_fn(lambda_request_id))
+        .layer(middleware::from_fn(lambda_request))
         .layer(middleware::from_fn_with_state(limit, payload_limit::layer))
 }
 
@@ -74,9 +77,29 @@ pub async fn run(
     }
 }
 
-/// Uses the Lambda request id as `X-Request-ID` when the client sent none, so the access log line, the
+/// Undoes `lambda_http`'s REST v1 stage prefix: behind `https://…/{stage}/…` the event's own path has no
+/// stage, and imgproxy paths (and signatures) are the same whichever domain or stage serves them. A path
+/// that really starts with the stage (custom domains) is left alone. Other event shapes are untouched.
+pub fn strip_rest_stage<B>(request: &mut axum::http::Request<B>) {
+    let extensions = request.extensions();
+    let Some(RequestContext::ApiGatewayV1(context)) = extensions.request_context_ref() else { return };
+    let Some(prefix) = context.stage.as_deref().map(|stage| format!("/{stage}")) else { return };
+    if extensions.raw_http_path().starts_with(&format!("{prefix}/")) {
+        return;
+    }
+    let Some(rest) = request.uri().path_and_query().and_then(|pq| pq.as_str().strip_prefix(&prefix)) else { return };
+    if !rest.starts_with('/') {
+        return;
+    }
+    if let Ok(uri) = rest.parse::<Uri>() {
+        *request.uri_mut() = uri;
+    }
+}
+
+/// Strips a REST stage (see [`strip_rest_stage`]) and uses the Lambda request id as `X-Request-ID` when the client sent none, so the access log line, the
 /// response header and CloudWatch's `RequestId` agree; when the client sent one, logs the pair once.
-async fn lambda_request_id(mut request: Request, next: Next) -> Response {
+async fn lambda_request(mut request: Request, next: Next) -> Response {
+    strip_rest_stage(&mut request);
     let aws_id = request.extensions().lambda_context_ref().map(|c| c.request_id.clone());
     if let Some(aws_id) = aws_id {
         match request.headers().get("x-request-id").and_then(|v| v.to_str().ok()) {

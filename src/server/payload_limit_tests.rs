@@ -194,8 +194,18 @@ fn delivery_tells_pass_through_from_processed() {
     let http = SourceRef::Http(url::Url::parse("https://a.example/x.jpg").unwrap());
     let local = SourceRef::Local("/x.jpg".into());
     let rows = [
-        ("same bytes from http", output(b"abc", ImageFormat::Jpeg), &http, Delivery::PassThrough { source_url: Some("https://a.example/x.jpg".into()) }),
-        ("same bytes from a local file", output(b"abc", ImageFormat::Jpeg), &local, Delivery::PassThrough { source_url: None }),
+        (
+            "same bytes from http",
+            output(b"abc", ImageFormat::Jpeg),
+            &http,
+            Delivery::PassThrough { source_url: Some("https://a.example/x.jpg".into()) },
+        ),
+        (
+            "same bytes from a local file",
+            output(b"abc", ImageFormat::Jpeg),
+            &local,
+            Delivery::PassThrough { source_url: None },
+        ),
         ("new jpeg", output(b"abd", ImageFormat::Jpeg), &http, Delivery::Processed { refit: true }),
         ("new png", output(b"abcd", ImageFormat::Png), &http, Delivery::Processed { refit: false }),
     ];
