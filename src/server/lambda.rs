@@ -148,4 +148,28 @@ mod tests {
             assert_eq!(select_front_door(&config, extension), expected, "{name}");
         }
     }
+
+    fn rest_event(path: &str, stage: &str) -> String {
+        let event = serde_json::json!({
+            "resource": "/{proxy+}", "path": path, "httpMethod": "GET", "headers": {}, "multiValueHeaders": {},
+            "queryStringParameters": {"a": "1,2"}, "multiValueQueryStringParameters": {"a": ["1,2"]},
+            "requestContext": {"stage": stage, "path": format!("/{stage}{path}"), "httpMethod": "GET",
+                "accountId": "1", "resourceId": "r", "requestId": "id", "identity": {}, "apiId": "a"},
+            "body": null, "isBase64Encoded": false
+        });
+        event.to_string()
+    }
+
+    #[test]
+    fn rest_stage_is_stripped_only_when_lambda_http_added_it() {
+        let rows = [
+            ("execute-api URL: the stage lambda_http added goes", "/_/w:10/x.png", "prod", "/_/w:10/x.png?a=1%2C2"),
+            ("a path that starts with the stage keeps it", "/prod/_/w:10/x.png", "prod", "/prod/_/w:10/x.png?a=1%2C2"),
+        ];
+        for (name, path, stage, expected) in rows {
+            let mut request = lambda_http::request::from_str(&rest_event(path, stage)).unwrap();
+            strip_rest_stage(&mut request);
+            assert_eq!(request.uri().path_and_query().map(|pq| pq.as_str()), Some(expected), "{name}");
+        }
+    }
 }

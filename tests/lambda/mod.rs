@@ -85,10 +85,12 @@ impl Emulator {
     pub async fn invoke(&self, id: &str, event: &Value) -> Invocation {
         self.events.send((id.to_string(), event.to_string())).unwrap();
         let mut results = self.results.lock().await;
-        let invocation = tokio::time::timeout(Duration::from_secs(60), results.recv())
-            .await
-            .expect("no answer from the function within 60 s")
-            .expect("emulator stopped");
+        let Ok(answer) = tokio::time::timeout(Duration::from_secs(60), results.recv()).await else {
+            // With a CARGO_TARGET_DIR shared between checkouts, another build can replace the binary.
+            let polled = if self.first_poll().is_some() { "polled" } else { "never polled the Runtime API" };
+            panic!("no answer from the function within 60 s (it {polled})");
+        };
+        let invocation = answer.expect("emulator stopped");
         assert_eq!(invocation.id, id);
         invocation
     }
