@@ -155,7 +155,10 @@ impl Function {
 
 /// Starts the binary with a clean environment: the Lambda variables, local files from the corpus, `vars`.
 pub fn spawn_function(runtime: SocketAddr, vars: &[(&str, &str)]) -> Function {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lambda-media-proxy"));
+    // `LAMBDA_TEST_BINARY` runs another build (e.g. release, to measure the cold start) against the emulator.
+    let binary =
+        std::env::var("LAMBDA_TEST_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lambda-media-proxy").into());
+    let mut command = tokio::process::Command::new(binary);
     command
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
