@@ -47,6 +47,35 @@ pub struct Config {
     pub ignored: Vec<String>,
     /// `IMGPROXY_*` variables we do not know, for a start-up warning.
     pub unknown: Vec<String>,
+    /// Front-door selection and the Lambda payload cap (SPEC §1, §5).
+    pub lambda: LambdaConfig,
+}
+
+/// What the front-door selection and the Lambda response cap read (SPEC §1, §5). The decision itself is
+/// `server::lambda::select_front_door`; this only records what the environment says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LambdaConfig {
+    /// `RUN_MODE=http|lambda|lambda-stream`: overrides detection.
+    pub run_mode: Option<RunMode>,
+    /// `AWS_LWA_PORT` is set: we are behind the Lambda Web Adapter.
+    pub lwa_port_set: bool,
+    /// `AWS_LAMBDA_RUNTIME_API` is set (also true behind the Web Adapter, so never decisive alone).
+    pub runtime_api_set: bool,
+    /// `INVOKE_MODE=RESPONSE_STREAM` (`BUFFERED` or unset: false).
+    pub invoke_mode_streaming: bool,
+    /// `LAMBDA_MAX_RESPONSE_BYTES`: the body size above which the cap rule applies; `None` = the mode's default.
+    pub max_response_bytes: Option<u64>,
+}
+
+/// An explicit `RUN_MODE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    /// `http`: the plain HTTP server.
+    Http,
+    /// `lambda`: native Lambda, buffered responses.
+    Lambda,
+    /// `lambda-stream`: native Lambda, streamed responses.
+    LambdaStream,
 }
 
 /// Listener, concurrency and timeouts.
@@ -278,6 +307,7 @@ impl Config {
             misskey: misskey_config(&env)?,
             ignored: env.present(NOT_NEEDED),
             unknown: env.unknown(),
+            lambda: lambda_config(&env)?,
         };
         Ok(config)
     }
@@ -390,6 +420,37 @@ fn misskey_config(env: &Env) -> Result<MisskeyConfig, ConfigError> {
         allow_origin: env.string("MEDIA_PROXY_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
         content_security_policy: env.string("MEDIA_PROXY_CSP").unwrap_or_else(|| MISSKEY_DEFAULT_CSP.into()),
         max_animation_frames: env.parse("MEDIA_PROXY_MAX_ANIMATION_FRAMES", 500)?.max(1),
+    })
+}
+
+fn lambda_config(env: &Env) -> Result<LambdaConfig, ConfigError> {
+    let run_mode = match env.string("RUN_MODE").as_deref() {
+        None => None,
+        Some("http") => Some(RunMode::Http),
+        Some("lambda") => Some(RunMode::Lambda),
+        Some("lambda-stream") => Some(RunMode::LambdaStream),
+        Some(raw) => return Err(err("RUN_MODE", &format!("`{raw}` is not http, lambda or lambda-stream"))),
+    };
+    // The function URL's InvokeMode values, as AWS spells them.
+    let invoke_mode_streaming = match env.string("INVOKE_MODE").as_deref() {
+        None | Some("BUFFERED") => false,
+        Some("RESPONSE_STREAM") => true,
+        Some(raw) => return Err(err("INVOKE_MODE", &format!("`{raw}` is not BUFFERED or RESPONSE_STREAM"))),
+    };
+    let var = "LAMBDA_MAX_RESPONSE_BYTES";
+    let max_response_bytes = match env.string(var) {
+        None => None,
+        Some(_) => match env.parse::<u64>(var, 0)? {
+            0 => return Err(err(var, "must be a positive number of bytes")),
+            n => Some(n),
+        },
+    };
+    Ok(LambdaConfig {
+        run_mode,
+        lwa_port_set: env.string("AWS_LWA_PORT").is_some(),
+        runtime_api_set: env.string("AWS_LAMBDA_RUNTIME_API").is_some(),
+        invoke_mode_streaming,
+        max_response_bytes,
     })
 }
 
@@ -761,5 +822,30 @@ mod tests {
         assert_eq!(c.imgproxy.presets["thumb"], "rs:fill:100:100/q:50");
         assert_eq!(c.imgproxy.format_quality, vec![(ImageFormat::Jpeg, 70), (ImageFormat::Webp, 60)]);
         assert_eq!(c.imgproxy.max_src_resolution, 500_000);
+    }
+
+    #[test]
+    fn lambda_variables_are_read_and_bad_values_name_the_variable() {
+        let c = config(&[
+            ("RUN_MODE", "lambda-stream"),
+            ("AWS_LWA_PORT", "8000"),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("INVOKE_MODE", "RESPONSE_STREAM"),
+            ("LAMBDA_MAX_RESPONSE_BYTES", "1000"),
+        ])
+        .unwrap();
+        let expected = LambdaConfig {
+            run_mode: Some(RunMode::LambdaStream),
+            lwa_port_set: true,
+            runtime_api_set: true,
+            invoke_mode_streaming: true,
+            max_response_bytes: Some(1000),
+        };
+        assert_eq!(c.lambda, expected);
+        assert_eq!(config(&[]).unwrap().lambda, LambdaConfig::default());
+        assert!(!config(&[("INVOKE_MODE", "BUFFERED")]).unwrap().lambda.invoke_mode_streaming);
+        for (var, bad) in [("RUN_MODE", "lwa"), ("INVOKE_MODE", "stream"), ("LAMBDA_MAX_RESPONSE_BYTES", "0")] {
+            assert_eq!(config(&[(var, bad)]).unwrap_err().var, var, "{bad}");
+        }
     }
 }

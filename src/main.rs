@@ -6,7 +6,9 @@
 use anyhow::Context;
 use lambda_media_proxy::config::Config;
 use lambda_media_proxy::imgproxy::sign_path;
-use lambda_media_proxy::server::{http, AppState};
+use lambda_media_proxy::server::lambda::{self, FrontDoor};
+use lambda_media_proxy::server::{http, payload_limit, AppState};
+use std::sync::Arc;
 
 fn main() {
     if let Err(e) = run() {
@@ -34,10 +36,27 @@ fn serve(config: Config) -> anyhow::Result<()> {
     for var in &config.unknown {
         tracing::warn!(variable = %var, "unknown IMGPROXY_ variable ignored");
     }
+    let lwa_extension = std::path::Path::new(lambda::LWA_EXTENSION_PATH).exists();
+    let front_door = lambda::select_front_door(&config.lambda, lwa_extension);
     let bind = config.server.bind;
     let state = AppState::new(config).map_err(anyhow::Error::msg)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    runtime.block_on(http::serve(state, bind)).with_context(|| format!("serving on {bind}"))
+    match front_door {
+        FrontDoor::Http => {
+            let runtime =
+                tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+            runtime.block_on(http::serve(state, bind)).with_context(|| format!("serving on {bind}"))
+        }
+        FrontDoor::Lambda | FrontDoor::LambdaStreaming => {
+            // One invocation at a time per instance: a single-threaded reactor starts faster; image work
+            // still runs on the blocking pool.
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+            let streaming = front_door == FrontDoor::LambdaStreaming;
+            // Oversized results go to the result bucket, when one is configured (SPEC §5 rule 2).
+            let store = state.result_store.clone().map(|s| s as Arc<dyn payload_limit::ResultStore>);
+            runtime.block_on(lambda::run(state, streaming, store)).map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+        }
+    }
 }
 
 /// Prints `/{signature}{path}`; with no key configured, `/insecure{path}` (any signature is accepted then).

@@ -17,10 +17,12 @@ mod negotiate;
 mod orient;
 mod probe;
 mod raster;
+mod refit;
 mod resize;
 mod svg;
 
 pub use error::PipelineError;
+pub use refit::refit;
 
 use std::time::Instant;
 

@@ -6,12 +6,13 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Response};
 
 use crate::imgproxy::{self, RequestContext};
-use crate::plan::ResponsePolicy;
+use crate::plan::{ResponsePolicy, SourceRef};
 use crate::response::{self, Failure, RequestFacts};
 
 use super::conditional::ClientValidators;
 use super::deliver::{deliver, Delivery};
 use super::execute::Timings;
+use super::payload_limit::{self, Delivery as PayloadDelivery};
 use super::request_id::request_id;
 use super::{now_unix, AppState};
 
@@ -40,10 +41,11 @@ pub async fn handle(state: &AppState, path: &str, headers: &HeaderMap) -> Respon
     facts.source_stem = plan.source.file_stem();
     let policy = plan.response.clone();
     let host = plan.source.host();
+    let source = plan.source.clone();
     let client = ClientValidators::from_headers(headers);
     let executed = deliver(state, plan, &client, started).await;
     let (response, failure) = match executed.result {
-        Ok(delivery) => (render_delivery(delivery, &policy, &facts), None),
+        Ok(delivery) => (render_delivery(delivery, &policy, &facts, &source), None),
         Err(failure) => (response::render_failure(&policy, &failure, &facts), Some(failure)),
     };
     log_request(path, &facts, host.as_deref(), &response, failure.as_ref(), executed.timings, started);
@@ -51,11 +53,19 @@ pub async fn handle(state: &AppState, path: &str, headers: &HeaderMap) -> Respon
 }
 
 /// An image (with its status and validators) or a 304.
-fn render_delivery(delivery: Delivery, policy: &ResponsePolicy, facts: &RequestFacts) -> Response<Body> {
+fn render_delivery(
+    delivery: Delivery,
+    policy: &ResponsePolicy,
+    facts: &RequestFacts,
+    source: &SourceRef,
+) -> Response<Body> {
     match delivery {
         Delivery::Image(image) => {
             let v = &image.validators;
+            // For the Lambda payload cap (SPEC §5): a processed result, or the source's own bytes.
+            let payload = PayloadDelivery::for_output(&image.output, &image.fetched.bytes, source);
             let mut response = response::render_image(&image.policy, image.output, &image.fetched, facts);
+            payload_limit::mark(&mut response, payload);
             *response.status_mut() = image.status;
             response::set_validators(response.headers_mut(), v.etag.as_deref(), v.last_modified.as_deref());
             response

@@ -9,7 +9,9 @@ pub mod deliver;
 pub mod execute;
 pub mod http;
 mod imgproxy_route;
+pub mod lambda;
 mod misskey_route;
+pub mod payload_limit;
 mod request_id;
 
 use std::sync::Arc;
