@@ -20,13 +20,14 @@ use crate::response::{self, Failure, RequestFacts, StreamHead};
 use crate::source::http::Opened;
 use crate::source::{Fetched, SourceError};
 
+use super::payload_limit::{self, Delivery as PayloadDelivery};
 use super::request_id::request_id;
 use super::{now_unix, AppState};
 
 /// What a request produced.
 enum Served {
-    /// A converted or passed-through image.
-    Image(Output),
+    /// A converted or passed-through image, labelled for the Lambda payload cap.
+    Image(Output, PayloadDelivery),
     /// Audio/video streamed from the source.
     Stream(StreamHead, Body),
 }
@@ -67,8 +68,18 @@ fn finish(
     started: Instant,
 ) -> Response<Body> {
     let (response, failure) = match result {
-        Ok(Served::Image(output)) => (response::render_image(policy, output, &Fetched::default(), facts), None),
-        Ok(Served::Stream(head, body)) => (response::render_stream(policy, &head, body, facts), None),
+        Ok(Served::Image(output, delivery)) => {
+            let mut response = response::render_image(policy, output, &Fetched::default(), facts);
+            payload_limit::mark(&mut response, delivery);
+            (response, None)
+        }
+        Ok(Served::Stream(head, body)) => {
+            let mut response = response::render_stream(policy, &head, body, facts);
+            // Oversized media on buffered Lambda: a 302 to the source itself (SPEC §5 rule 2).
+            let source_url = request.map(|r| r.url.to_string());
+            payload_limit::mark(&mut response, PayloadDelivery::PassThrough { source_url });
+            (response, None)
+        }
         Err(f) if fallback => {
             (response::render_placeholder(policy, misskey::placeholder::placeholder_png(), facts), Some(f))
         }
@@ -108,10 +119,12 @@ async fn serve(
     }
     let bytes = read_rest(opened, head, max, download).await?;
     check_image_type(&bytes, request.mode)?;
+    let (source, source_bytes) = (plan.source.clone(), bytes.clone());
     let output = tokio::task::spawn_blocking(move || pipeline::run(&plan, &bytes, deadline))
         .await
         .map_err(|e| Failure::Internal(format!("pipeline worker failed: {e}")))??;
-    Ok(Served::Image(output))
+    let delivery = PayloadDelivery::for_output(&output, &source_bytes, &source);
+    Ok(Served::Image(output, delivery))
 }
 
 /// Refuses what media-proxy refuses before converting: not an image → 403 for pass-through, 404 for a
