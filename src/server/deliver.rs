@@ -1,4 +1,6 @@
-//! The request flow with every delivery feature of SPEC §2 on top of `execute.rs`'s: the result cache
+//! The request flow shared by the dialects once there is a plan, with every delivery feature of SPEC §2
+//! (the Misskey route reuses its pipeline step, [`process`]): admission, fetch, the pipeline on the blocking
+//! pool under the request deadline, and on top of that the result cache
 //! (`RESULT_BUCKET`), validators and 304s (`IMGPROXY_USE_ETAG`, `IMGPROXY_USE_LAST_MODIFIED`, conditional
 //! upstream requests), S3's header probe before the full download, and the fallback image.
 //!
@@ -9,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use bytes::Bytes;
@@ -20,8 +22,18 @@ use crate::response::Failure;
 use crate::source::{Conditional, FetchOutcome, Fetched};
 
 use super::conditional::{self, ClientValidators, Validators};
-use super::execute::Timings;
 use super::AppState;
+
+/// Where a request's time went, for the access log.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timings {
+    /// Time waiting for a worker slot.
+    pub queue: Duration,
+    /// Time downloading the source.
+    pub download: Duration,
+    /// Time in the pipeline.
+    pub processing: Duration,
+}
 
 /// Counters of the delivery paths taken (for metrics and for tests that must tell a 304 made without
 /// processing from one made after it).
@@ -173,7 +185,8 @@ fn is_not_modified(client: &ClientValidators, v: &Validators) -> bool {
         || v.last_modified.as_deref().is_some_and(|lm| conditional::unmodified_since(client, lm))
 }
 
-async fn process(state: &AppState, plan: &Plan, bytes: Bytes, deadline: Instant) -> Result<Output, Failure> {
+/// Runs the pipeline on the blocking pool (never on the async threads), counting the run.
+pub async fn process(state: &AppState, plan: &Plan, bytes: Bytes, deadline: Instant) -> Result<Output, Failure> {
     state.delivery_stats.pipeline_runs.fetch_add(1, Ordering::Relaxed);
     let plan = plan.clone();
     tokio::task::spawn_blocking(move || pipeline::run(&plan, &bytes, deadline))

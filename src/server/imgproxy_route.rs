@@ -1,4 +1,4 @@
-//! The imgproxy dialect's HTTP handler: path → plan → execute → response, and one access-log line.
+//! The imgproxy dialect's HTTP handler: path → plan → deliver → response, and one access-log line.
 
 use std::time::Instant;
 
@@ -10,8 +10,7 @@ use crate::plan::{ResponsePolicy, SourceRef};
 use crate::response::{self, Failure, RequestFacts};
 
 use super::conditional::ClientValidators;
-use super::deliver::{deliver, Delivery};
-use super::execute::Timings;
+use super::deliver::{deliver, Delivery, Timings};
 use super::payload_limit::{self, Delivery as PayloadDelivery};
 use super::request_id::request_id;
 use super::{now_unix, AppState};

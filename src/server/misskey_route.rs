@@ -3,7 +3,7 @@
 //! run the pipeline; `fallback` turns any failure into the placeholder. One access-log line per request.
 //!
 //! Admission is the shared one (allowed sources, literal-address guard, a worker slot, the request
-//! deadline, as `execute.rs`); the worker slot is released before a stream starts, since passing bytes
+//! deadline, as `deliver.rs`); the worker slot is released before a stream starts, since passing bytes
 //! through is not CPU work. Streams are bounded by `MEDIA_PROXY_MAX_SIZE`, not by the request deadline.
 
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use crate::response::{self, Failure, RequestFacts, StreamHead};
 use crate::source::http::Opened;
 use crate::source::{Fetched, SourceError};
 
+use super::deliver;
 use super::payload_limit::{self, Delivery as PayloadDelivery};
 use super::request_id::request_id;
 use super::{now_unix, AppState};
@@ -120,9 +121,7 @@ async fn serve(
     let bytes = read_rest(opened, head, max, download).await?;
     check_image_type(&bytes, request.mode)?;
     let (source, source_bytes) = (plan.source.clone(), bytes.clone());
-    let output = tokio::task::spawn_blocking(move || pipeline::run(&plan, &bytes, deadline))
-        .await
-        .map_err(|e| Failure::Internal(format!("pipeline worker failed: {e}")))??;
+    let output = deliver::process(state, &plan, bytes, deadline).await?;
     let delivery = PayloadDelivery::for_output(&output, &source_bytes, &source);
     Ok(Served::Image(output, delivery))
 }

@@ -2,11 +2,10 @@
 //!
 //! Fixed routes (`/health`, `/healthz`, `/`) answer without I/O; every other GET/HEAD path goes to the
 //! dialect dispatcher; OPTIONS answers CORS preflight (SPEC §1). Front doors live in `http.rs`; the
-//! request flow shared by the dialects (admission, fetch, pipeline) lives in `execute.rs`.
+//! request flow shared by the dialects (admission, fetch, pipeline, cache, validators) lives in `deliver.rs`.
 
 pub mod conditional;
 pub mod deliver;
-pub mod execute;
 pub mod http;
 mod imgproxy_route;
 pub mod lambda;
