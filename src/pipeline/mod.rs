@@ -72,6 +72,12 @@ pub fn check_limits(probe: &Probe, limits: &crate::plan::Limits) -> Result<(), P
     probe::check_limits(probe, limits)
 }
 
+/// Whether [`run`] returns a `source`-format input unchanged under `rules` (imgproxy `raw`,
+/// `skip_processing`), for callers that stream such sources instead of buffering them.
+pub fn passes_through(source: ImageFormat, rules: &crate::plan::OutputRules) -> bool {
+    negotiate::passes_through(source, rules)
+}
+
 /// Runs the whole pipeline for `plan` on the source bytes, checking `deadline` between steps.
 pub fn run(plan: &Plan, input: &[u8], deadline: Instant) -> Result<Output, PipelineError> {
     let info = probe::inspect(input)?;

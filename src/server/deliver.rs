@@ -22,6 +22,7 @@ use crate::response::Failure;
 use crate::source::{Conditional, FetchOutcome, Fetched};
 
 use super::conditional::{self, ClientValidators, Validators};
+use super::passthrough::{self, Opening, Streamed};
 use super::AppState;
 
 /// Where a request's time went, for the access log.
@@ -60,6 +61,9 @@ pub enum Delivery {
     Image(Box<Image>),
     /// 304 with these validators.
     NotModified(Validators),
+    /// The source's own bytes, streamed as they arrive (streaming Lambda, `passthrough.rs`), with the
+    /// validators to send.
+    Stream(Box<Streamed>, Validators),
 }
 
 /// A rendered-to-be image and how to send it.
@@ -121,7 +125,12 @@ async fn run(
     timings.queue = queued.elapsed();
 
     let downloading = Instant::now();
-    let fetched = match fetch(state, &plan, &digest, client).await {
+    let outcome = match fetch_or_stream(state, &plan, &digest, client).await {
+        Ok(Fetch::Stream(streamed)) => return Ok(stream_delivery(state, &digest, client, streamed)),
+        Ok(Fetch::Outcome(outcome)) => Ok(outcome),
+        Err(failure) => Err(failure),
+    };
+    let fetched = match outcome {
         Ok(FetchOutcome::Fetched(fetched)) => fetched,
         Ok(FetchOutcome::NotModified) => return Ok(Delivery::NotModified(upstream_validators(client))),
         Err(failure) if state.fallback.is_configured() && matches!(failure, Failure::Source(_)) => {
@@ -164,6 +173,42 @@ async fn fetch(
         Err(_) => Ok(()),
     };
     state.sources.fetch_conditional(&plan.source, plan.limits.max_src_file_size, &conditional, probe).await
+}
+
+/// A fetch, or a source to stream.
+enum Fetch {
+    Outcome(FetchOutcome),
+    Stream(Box<Streamed>),
+}
+
+/// On the streaming front door a pass-through candidate is opened and its header read, then streamed or
+/// buffered (`passthrough.rs`; no conditional upstream request there); everything else is [`fetch`]ed.
+async fn fetch_or_stream(
+    state: &AppState,
+    plan: &Plan,
+    digest: &str,
+    client: &ClientValidators,
+) -> Result<Fetch, Failure> {
+    let Some(url) = passthrough::candidate(state, plan) else {
+        return fetch(state, plan, digest, client).await.map(Fetch::Outcome);
+    };
+    match passthrough::open(state, plan, url).await? {
+        Opening::Stream(streamed) => Ok(Fetch::Stream(streamed)),
+        Opening::Buffered(fetched) => Ok(Fetch::Outcome(FetchOutcome::Fetched(fetched))),
+    }
+}
+
+/// A stream, or a 304 when the client's validators match the upstream ones (an ETag needs the upstream's:
+/// a body hash cannot be known before the body has passed).
+fn stream_delivery(state: &AppState, digest: &str, client: &ClientValidators, streamed: Box<Streamed>) -> Delivery {
+    let mut validators = validators(state, digest, &streamed.meta);
+    if streamed.meta.etag.is_none() {
+        validators.etag = None;
+    }
+    if is_not_modified(client, &validators) {
+        return Delivery::NotModified(validators);
+    }
+    Delivery::Stream(streamed, validators)
 }
 
 fn validators(state: &AppState, digest: &str, fetched: &Fetched) -> Validators {

@@ -69,6 +69,15 @@ fn render_delivery(
             response::set_validators(response.headers_mut(), v.etag.as_deref(), v.last_modified.as_deref());
             response
         }
+        Delivery::Stream(streamed, v) => {
+            let url = match source {
+                SourceRef::Http(url) => Some(url.to_string()),
+                _ => None,
+            };
+            let mut response = super::passthrough::render(*streamed, policy, facts, url);
+            response::set_validators(response.headers_mut(), v.etag.as_deref(), v.last_modified.as_deref());
+            response
+        }
         Delivery::NotModified(v) => {
             response::render_not_modified(policy, v.etag.as_deref(), v.last_modified.as_deref(), facts)
         }

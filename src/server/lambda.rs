@@ -63,11 +63,13 @@ pub fn app(state: AppState, limit: PayloadLimit) -> Router {
 /// Runs the native Lambda front door until the runtime stops. `store` is the result bucket for SPEC §5
 /// rule 2 (`None`: oversized lossy results are shrunk instead, lossless ones fail with 500).
 pub async fn run(
-    state: AppState,
+    mut state: AppState,
     streaming: bool,
     store: Option<Arc<dyn ResultStore>>,
 ) -> Result<(), lambda_http::Error> {
     let limit = PayloadLimit::new(&state.config.lambda, streaming, store);
+    // The response stream can carry a source as it arrives (`passthrough.rs`); a buffered one cannot.
+    state.stream_pass_through = streaming;
     tracing::info!(target: "lambda", streaming, max_response_bytes = limit.max_bytes, "waiting for events");
     let app = app(state, limit);
     if streaming {

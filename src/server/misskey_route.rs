@@ -21,6 +21,7 @@ use crate::source::http::Opened;
 use crate::source::{Fetched, SourceError};
 
 use super::deliver;
+use super::passthrough::{self, Opening, Streamed};
 use super::payload_limit::{self, Delivery as PayloadDelivery};
 use super::request_id::request_id;
 use super::{now_unix, AppState};
@@ -31,6 +32,8 @@ enum Served {
     Image(Output, PayloadDelivery),
     /// Audio/video streamed from the source.
     Stream(StreamHead, Body),
+    /// An original image streamed from the source (streaming Lambda, `passthrough.rs`).
+    Original(Box<Streamed>),
 }
 
 /// Handles one Misskey URL. `path` has the path prefix removed and starts with `/`.
@@ -81,6 +84,11 @@ fn finish(
             payload_limit::mark(&mut response, PayloadDelivery::PassThrough { source_url });
             (response, None)
         }
+        Ok(Served::Original(mut streamed)) => {
+            // Misskey's caching is its own, as for a buffered image: upstream headers are not passed on.
+            streamed.meta = Fetched::default();
+            (passthrough::render(*streamed, policy, facts, request.map(|r| r.url.to_string())), None)
+        }
         Err(f) if fallback => {
             (response::render_placeholder(policy, misskey::placeholder::placeholder_png(), facts), Some(f))
         }
@@ -118,7 +126,14 @@ async fn serve(
         drop(slot);
         return stream_media(state, request, opened, head, kind, range, max).await;
     }
-    let bytes = read_rest(opened, head, max, download).await?;
+    let bytes = if passthrough::candidate(state, &plan).is_some() {
+        match passthrough::continue_opened(&plan, opened, head, download).await? {
+            Opening::Stream(streamed) => return Ok(Served::Original(streamed)),
+            Opening::Buffered(fetched) => fetched.bytes,
+        }
+    } else {
+        read_rest(opened, head, max, download).await?
+    };
     check_image_type(&bytes, request.mode)?;
     let (source, source_bytes) = (plan.source.clone(), bytes.clone());
     let output = deliver::process(state, &plan, bytes, deadline).await?;

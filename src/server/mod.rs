@@ -10,6 +10,7 @@ pub mod http;
 mod imgproxy_route;
 pub mod lambda;
 mod misskey_route;
+pub mod passthrough;
 pub mod payload_limit;
 mod request_id;
 
@@ -43,6 +44,9 @@ pub struct AppState {
     pub fallback: Arc<Fallback>,
     /// Which delivery paths were taken (cache hits, 304s, pipeline runs).
     pub delivery_stats: Arc<deliver::DeliveryStats>,
+    /// Stream pass-through sources instead of buffering them (`passthrough.rs`; the streaming Lambda
+    /// front door turns it on).
+    pub stream_pass_through: bool,
 }
 
 impl AppState {
@@ -59,6 +63,7 @@ impl AppState {
             result_store,
             fallback,
             delivery_stats: Arc::default(),
+            stream_pass_through: false,
         })
     }
 }

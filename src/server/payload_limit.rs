@@ -113,6 +113,12 @@ pub async fn enforce(limit: &PayloadLimit, response: Response<Body>) -> Response
     if !response.status().is_success() {
         return response;
     }
+    if let Some(url) = oversized_pass_through(limit, &response) {
+        // Known too big from its announced length: redirect before a byte of the stream is read.
+        let (parts, _) = response.into_parts();
+        let cache = parts.headers.get(header::CACHE_CONTROL).cloned();
+        return redirect(parts, &url, cache);
+    }
     match HttpBody::size_hint(response.body()).exact() {
         Some(n) if n <= limit.max_bytes => return response,
         None if limit.streaming => return response,
@@ -139,6 +145,16 @@ pub async fn enforce(limit: &PayloadLimit, response: Response<Body>) -> Response
         },
         _ => store_or_shrink(limit, parts, bytes, false).await,
     }
+}
+
+/// The source URL of a pass-through response whose `Content-Length` (a streamed body's only size) is over
+/// the cap: streamed sources are redirected to by their announced size, never collected.
+fn oversized_pass_through(limit: &PayloadLimit, response: &Response<Body>) -> Option<String> {
+    let Some(Delivery::PassThrough { source_url: Some(url) }) = response.extensions().get::<Delivery>() else {
+        return None;
+    };
+    let length = response.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse::<u64>().ok()?;
+    (length > limit.max_bytes).then(|| url.clone())
 }
 
 /// Rule 2 (result bucket), else — with no bucket — rule 1 with smaller dimensions as the last resort.

@@ -176,6 +176,40 @@ async fn streaming_mode_streams_bodies_of_unknown_length() {
     assert_eq!(body(response).await.len(), 4000);
 }
 
+#[tokio::test]
+async fn a_stream_announced_over_the_cap_is_redirected_unread_in_either_mode() {
+    for streaming in [false, true] {
+        // A body that fails if polled: the decision must come from `Content-Length` alone.
+        let polled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = polled.clone();
+        let chunks = futures_util::stream::poll_fn(move |_| {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            std::task::Poll::Ready(Some(Err::<Bytes, _>(std::io::Error::other("read"))))
+        });
+        let mut response = Response::new(Body::from_stream(chunks));
+        response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("5000"));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+        mark(&mut response, Delivery::PassThrough { source_url: Some("https://a.example/big.jpg".into()) });
+        let response = enforce(&PayloadLimit { streaming, ..limit(1000, None) }, response).await;
+        assert_eq!(response.status(), StatusCode::FOUND, "streaming={streaming}");
+        assert_eq!(header_of(&response, "location"), "https://a.example/big.jpg");
+        assert_eq!(header_of(&response, "content-length"), "");
+        assert!(!polled.load(std::sync::atomic::Ordering::SeqCst), "streaming={streaming}: body was read");
+    }
+}
+
+#[tokio::test]
+async fn a_stream_announced_under_the_cap_streams_untouched() {
+    let chunks = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(vec![7u8; 800]))]);
+    let mut response = Response::new(Body::from_stream(chunks));
+    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("800"));
+    mark(&mut response, Delivery::PassThrough { source_url: Some("https://a.example/a.jpg".into()) });
+    let streaming = PayloadLimit { streaming: true, ..limit(1000, None) };
+    let response = enforce(&streaming, response).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body(response).await.len(), 800);
+}
+
 #[test]
 fn limits_default_per_mode_and_follow_the_variable() {
     let mut config = LambdaConfig::default();
