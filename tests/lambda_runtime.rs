@@ -132,3 +132,169 @@ fn query_strings_with_commas_and_repeats_survive_every_event_shape() {
         assert!(request.uri().path().starts_with("/_/rs:"), "{fixture}: {}", request.uri().path());
     }
 }
+
+/// A 20 MB "JPEG": a real photo followed by a byte pattern (decoders stop at its end-of-image marker; the
+/// probe only reads its header), so the body is both a valid pass-through and checkable byte for byte.
+fn big_source() -> bytes::Bytes {
+    let mut bytes = common::corpus_bytes("photos/mate-FreshFlower.jpg");
+    let pad = 20_000_000 - bytes.len();
+    bytes.extend((0..pad).map(|i| (i % 251) as u8));
+    bytes::Bytes::from(bytes)
+}
+
+/// A function URL event for `path` and an already encoded `query` (both places lambda_http may read).
+fn url_event(path: &str, query: &str) -> Value {
+    let mut event = event("function-url-v2.json");
+    lambda::set_path(&mut event, path);
+    event["rawQueryString"] = query.into();
+    let pairs: serde_json::Map<String, Value> =
+        url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned().into())).collect();
+    event["queryStringParameters"] = pairs.into();
+    event
+}
+
+/// Splits the streaming HTTP-integration framing: the JSON prelude, and where the body starts.
+fn prelude(streamed: &lambda::Invocation) -> (Value, usize) {
+    assert_eq!(streamed.kind, "response", "{}", String::from_utf8_lossy(&streamed.body));
+    assert_eq!(streamed.header("lambda-runtime-function-response-mode"), "streaming");
+    let separator = streamed.body.windows(8).position(|w| w == [0u8; 8]).expect("no NUL separator");
+    let prelude: Value = serde_json::from_slice(&streamed.body[..separator]).expect("prelude is JSON");
+    (prelude, separator + 8)
+}
+
+fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn streaming_mode_passes_large_sources_through_as_they_arrive() {
+    let big = big_source();
+    let small = bytes::Bytes::from(common::corpus_bytes("photos/mate-FreshFlower.jpg"));
+    let origin = lambda::slow_origin::SlowOrigin::start(big.clone(), small.clone()).await;
+    let emulator = Emulator::start().await;
+    let vars = [("INVOKE_MODE", "RESPONSE_STREAM"), ("IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", "true")];
+    let mut function = spawn_function(emulator.addr, &vars);
+
+    // Warm up (runtime, TLS roots, connection pool) so the memory peak below is the large bodies' own.
+    let warm = emulator.invoke("warm", &url_event(&format!("/_/raw:1/plain/{}", origin.url("/small.jpg")), "")).await;
+    let (head, at) = prelude(&warm);
+    assert_eq!(head["statusCode"], 200, "{head}");
+    assert_eq!(&warm.body[at..], &small[..]);
+    let rss_before = function.peak_rss().expect("peak RSS");
+
+    let misskey_query = format!("url={}", encode(&origin.url("/big.jpg")));
+    let rows = [
+        ("imgproxy raw, with Content-Length", url_event(&format!("/_/raw:1/plain/{}", origin.url("/big.jpg")), "")),
+        (
+            "imgproxy skip_processing, chunked",
+            url_event(&format!("/_/skp:jpg/plain/{}", origin.url("/big-chunked.jpg")), ""),
+        ),
+        ("Misskey original", url_event("/proxy/big.jpg", &misskey_query)),
+    ];
+    for (i, (name, event)) in rows.into_iter().enumerate() {
+        let streamed = emulator.invoke(&format!("big-{i}"), &event).await;
+        let (head, at) = prelude(&streamed);
+        assert_eq!(head["statusCode"], 200, "{name}: {head}");
+        assert_eq!(head["headers"]["content-type"], "image/jpeg", "{name}");
+        assert!(
+            streamed.body[at..] == big[..],
+            "{name}: body differs ({} of {} bytes)",
+            streamed.body.len() - at,
+            big.len()
+        );
+        let first_body_byte = streamed.arrival_of(at).expect("body arrived");
+        let origin_done = *origin.finished().get(i).expect("the origin finished");
+        assert!(
+            first_body_byte < origin_done,
+            "{name}: the first body byte arrived {:?} after the origin's last chunk left",
+            first_body_byte.duration_since(origin_done)
+        );
+        let chunks_before_done = streamed.chunks.iter().filter(|(t, _)| *t < origin_done).count();
+        eprintln!(
+            "{name}: first body byte {:?} before the origin finished; {chunks_before_done} of {} chunks arrived before",
+            origin_done.duration_since(first_body_byte),
+            streamed.chunks.len()
+        );
+        assert!(chunks_before_done > 10, "{name}: only {chunks_before_done} chunks arrived before the origin finished");
+    }
+    let growth = function.peak_rss().expect("peak RSS").saturating_sub(rss_before);
+    eprintln!("peak RSS grew by {} KiB over three 20 MB pass-throughs", growth / 1024);
+    assert!(growth < big.len() as u64 / 2, "peak RSS grew by {growth} bytes: the body was buffered");
+    function.stop().await;
+}
+
+#[tokio::test]
+async fn streaming_mode_redirects_a_source_announced_over_the_cap_without_reading_it() {
+    let big = big_source();
+    let origin = lambda::slow_origin::SlowOrigin::start(big.clone(), bytes::Bytes::new()).await;
+    let emulator = Emulator::start().await;
+    let vars = [
+        ("INVOKE_MODE", "RESPONSE_STREAM"),
+        ("LAMBDA_MAX_RESPONSE_BYTES", "1000000"),
+        ("IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", "true"),
+    ];
+    let mut function = spawn_function(emulator.addr, &vars);
+    let source = origin.url("/big.jpg");
+    let streamed = emulator.invoke("over-cap", &url_event(&format!("/_/raw:1/plain/{source}"), "")).await;
+    let (head, at) = prelude(&streamed);
+    assert_eq!(head["statusCode"], 302, "{head}");
+    assert_eq!(head["headers"]["location"], source.as_str());
+    assert_eq!(streamed.body.len(), at, "a redirect has no body");
+    // Only the header was read before the connection was dropped (socket buffers hold a few MB at most).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(origin.bytes_sent() < big.len() as u64 / 2, "{} bytes left the origin", origin.bytes_sent());
+    assert!(origin.finished().is_empty(), "the whole source was sent");
+    function.stop().await;
+}
+
+#[tokio::test]
+async fn buffered_payload_cap_presigns_stored_results_and_serves_misskey_queries() {
+    let s3 = common::s3::start("lambda-cap").await;
+    s3.bucket("results");
+    let small = bytes::Bytes::from(common::corpus_bytes("photos/mate-FreshFlower.jpg"));
+    let origin = lambda::slow_origin::SlowOrigin::start(bytes::Bytes::new(), small.clone()).await;
+    let emulator = Emulator::start().await;
+    let mut vars: Vec<(String, String)> = s3.vars();
+    for (k, v) in [
+        ("LAMBDA_MAX_RESPONSE_BYTES", "50000"),
+        ("RESULT_BUCKET", "results"),
+        ("IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", "true"),
+    ] {
+        vars.push((k.into(), v.into()));
+    }
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut function = spawn_function(emulator.addr, &vars);
+
+    // A lossless result over the cap cannot be refitted: stored, and a 302 to a presigned GET that works.
+    let mut processed = event("function-url-v2.json");
+    lambda::set_path(&mut processed, "/_/rs:fit:600:0/plain/local:///photos/sharp_paper_2048x1536.png@png");
+    let json = emulator.invoke("aws-req-presign", &processed).await.json();
+    assert_eq!(json["statusCode"], 302, "{json}");
+    let location = header(&json, "location");
+    assert!(location.starts_with(&format!("{}/results/", s3.endpoint())), "{location}");
+    assert!(location.contains("X-Amz-Signature="), "{location}");
+    let path = location.strip_prefix(&s3.endpoint()).expect("endpoint prefix");
+    let served = common::get(s3.addr, path, &[]).await;
+    assert_eq!(served.status, 200, "{}", String::from_utf8_lossy(&served.body));
+    // s3s-fs does not keep `Content-Type` (S3 does): the bytes themselves must be the PNG.
+    assert_eq!(image::guess_format(&served.body).ok(), Some(image::ImageFormat::Png));
+    assert!(served.body.len() > 50_000, "{} bytes: why was it redirected?", served.body.len());
+    let png = decode(&served.body);
+    assert_eq!((png.width(), png.height()), (600, fit_height(2048, 1536, 600)));
+
+    // Misskey through a function URL, buffered: `url` carries commas and its own query; `static=1`.
+    let source_url = origin.url("/small.jpg?v=1,2&w=a,b");
+    let query = format!("url={}&static=1", encode(&source_url));
+    let json = emulator.invoke("aws-req-misskey", &url_event("/proxy/image.webp", &query)).await.json();
+    assert_eq!(json["statusCode"], 200, "{json}");
+    assert_eq!(header(&json, "content-type"), "image/webp");
+    assert_eq!(origin.targets(), ["/small.jpg?v=1,2&w=a,b"], "the source URL reached the origin intact");
+    let webp = decode(&base64_body(&json));
+    let original = decode(&small);
+    // `static`: fit inside 498×422 (SPEC §3), never enlarged.
+    let scale = (498.0 / f64::from(original.width())).min(422.0 / f64::from(original.height())).min(1.0);
+    let expected =
+        ((f64::from(original.width()) * scale).round() as u32, (f64::from(original.height()) * scale).round() as u32);
+    assert_eq!((webp.width(), webp.height()), expected);
+    function.stop().await;
+}

@@ -11,13 +11,7 @@ fn corpus(path: &str) -> Vec<u8> {
 
 fn plan(output: OutputRules, limits: Limits) -> Plan {
     let url = Url::parse("http://127.0.0.1/a").unwrap_or_else(|e| panic!("{e}"));
-    Plan {
-        source: SourceRef::Http(url),
-        process: Default::default(),
-        output,
-        limits,
-        response: Default::default(),
-    }
+    Plan { source: SourceRef::Http(url), process: Default::default(), output, limits, response: Default::default() }
 }
 
 fn raw() -> OutputRules {
@@ -83,5 +77,9 @@ fn inconclusive_headers_are_buffered_not_guessed() {
 fn a_source_over_the_limits_is_refused_before_streaming() {
     let limits = Limits { max_src_resolution: 1000, ..Limits::default() };
     let refused = decide(&plan(raw(), limits), &head("photos/mate-Dune.jpg", PROBE_LEN));
-    assert!(matches!(refused, Err(Failure::Pipeline(pipeline::PipelineError::ResolutionTooBig(_)))), "{:?}", refused.err());
+    assert!(
+        matches!(refused, Err(Failure::Pipeline(pipeline::PipelineError::ResolutionTooBig(_)))),
+        "{:?}",
+        refused.err()
+    );
 }

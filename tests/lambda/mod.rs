@@ -2,20 +2,25 @@
 //!
 //! The emulator hands out queued events on `GET /2018-06-01/runtime/invocation/next` (with the
 //! request-id, deadline and ARN headers the runtime reads) and records what the function posts to
-//! `/{id}/response` and `/{id}/error`, headers included, so streaming framing can be checked.
+//! `/{id}/response` and `/{id}/error`, headers included, so streaming framing can be checked, with the
+//! arrival time of every body chunk, so incremental delivery can be told from a buffered one.
 #![allow(dead_code)]
+
+pub mod slow_origin;
 
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, Mutex};
@@ -30,6 +35,8 @@ pub struct Invocation {
     pub headers: HeaderMap,
     /// Body of the POST.
     pub body: Bytes,
+    /// When each body chunk arrived and how long it was, in order.
+    pub chunks: Vec<(Instant, usize)>,
 }
 
 impl Invocation {
@@ -37,6 +44,18 @@ impl Invocation {
     pub fn json(&self) -> Value {
         assert_eq!(self.kind, "response", "the function reported an error: {}", String::from_utf8_lossy(&self.body));
         serde_json::from_slice(&self.body).expect("response is JSON")
+    }
+
+    /// When the body's byte at `offset` arrived.
+    pub fn arrival_of(&self, offset: usize) -> Option<Instant> {
+        let mut end = 0;
+        self.chunks
+            .iter()
+            .find(|(_, len)| {
+                end += len;
+                end > offset
+            })
+            .map(|(at, _)| *at)
     }
 
     /// A header of the POST ("" when absent).
@@ -121,14 +140,27 @@ async fn next(State(shared): State<Shared>) -> Response {
     response
 }
 
-async fn response(State(s): State<Shared>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let _ = s.results.send(Invocation { kind: "response", id, headers, body });
+async fn response(State(s): State<Shared>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> StatusCode {
+    let (body, chunks) = read_timed(body).await;
+    let _ = s.results.send(Invocation { kind: "response", id, headers, body, chunks });
     StatusCode::ACCEPTED
 }
 
-async fn error(State(s): State<Shared>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let _ = s.results.send(Invocation { kind: "error", id, headers, body });
+async fn error(State(s): State<Shared>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> StatusCode {
+    let (body, chunks) = read_timed(body).await;
+    let _ = s.results.send(Invocation { kind: "error", id, headers, body, chunks });
     StatusCode::ACCEPTED
+}
+
+/// The whole body, and when each chunk of it arrived.
+async fn read_timed(body: Body) -> (Bytes, Vec<(Instant, usize)>) {
+    let mut stream = body.into_data_stream();
+    let (mut all, mut chunks) = (Vec::new(), Vec::new());
+    while let Some(Ok(chunk)) = stream.next().await {
+        chunks.push((Instant::now(), chunk.len()));
+        all.extend_from_slice(&chunk);
+    }
+    (Bytes::from(all), chunks)
 }
 
 async fn init_error(body: Bytes) -> StatusCode {
@@ -171,6 +203,16 @@ pub fn spawn_function(runtime: SocketAddr, vars: &[(&str, &str)]) -> Function {
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
     Function { child: command.spawn().expect("starting the binary") }
+}
+
+impl Function {
+    /// The function's peak resident memory so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
 }
 
 /// A fixture from `tests/fixtures/lambda/`.
