@@ -59,6 +59,17 @@ fn serve(config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// glibc 2.35 gave `hypotf` a new symbol version and Lambda's al2023 has 2.34: the arm64 cross-build
+/// (built against Debian's newer glibc) links with `-Wl,--wrap=hypotf` (`scripts/cross-build-arm64`), so
+/// every call lands here instead. In f64, x² + y² cannot overflow for any f32, and `sqrt` is one
+/// instruction (no libm version at all).
+#[cfg(all(target_arch = "aarch64", target_os = "linux", target_env = "gnu"))]
+#[no_mangle]
+pub extern "C" fn __wrap_hypotf(x: f32, y: f32) -> f32 {
+    let (x, y) = (f64::from(x), f64::from(y));
+    (x * x + y * y).sqrt() as f32
+}
+
 /// Prints `/{signature}{path}`; with no key configured, `/insecure{path}` (any signature is accepted then).
 fn sign(config: &Config, args: &[String]) -> anyhow::Result<()> {
     let [path] = args else { anyhow::bail!("usage: lambda-media-proxy sign /{{options}}/plain/{{url}}") };

@@ -298,3 +298,52 @@ async fn buffered_payload_cap_presigns_stored_results_and_serves_misskey_queries
     assert_eq!((webp.width(), webp.height()), expected);
     function.stop().await;
 }
+
+/// The three event shapes answered by the HTTP mode behind the real Lambda Web Adapter, buffered and
+/// streamed. The adapter is a separate binary (crates.io `lambda_web_adapter`), too slow to build for
+/// every CI run: `scripts/e2e-lwa` installs it and runs this with `LWA_BINARY` set.
+#[tokio::test]
+#[ignore = "needs the Lambda Web Adapter binary in LWA_BINARY: run scripts/e2e-lwa"]
+async fn behind_the_lambda_web_adapter_the_http_mode_answers_every_event_shape() {
+    let adapter = std::env::var("LWA_BINARY").expect("LWA_BINARY names the lambda-adapter binary");
+    let emulator = Emulator::start().await;
+    let spawned = Instant::now();
+    let (mut lwa, mut app) = lambda::spawn_behind_adapter(emulator.addr, &adapter, "buffered");
+
+    let json = emulator.invoke("lwa-fn-url", &event("function-url-v2.json")).await.json();
+    eprintln!("adapter + app: first response after {:?}", spawned.elapsed());
+    assert_eq!(json["statusCode"], 200, "{json}");
+    assert_eq!(header(&json, "content-type"), "image/webp");
+    let webp = decode(&base64_body(&json));
+    assert_eq!((webp.width(), webp.height()), (300, fit_height(1600, 1203, 300)));
+
+    let rest = emulator.invoke("lwa-rest", &event("rest-v1.json")).await.json();
+    assert_eq!(rest["statusCode"], 200, "{rest}");
+    let png = decode(&base64_body(&rest));
+    assert_eq!((png.width(), png.height()), (128, 128));
+
+    let alb = emulator.invoke("lwa-alb", &event("alb.json")).await.json();
+    assert_eq!(alb["statusCode"], 200, "{alb}");
+    let jpeg = decode(&base64_body(&alb));
+    assert_eq!((jpeg.width(), jpeg.height()), (64, 64));
+
+    let mut bad = event("function-url-v2.json");
+    lambda::set_path(&mut bad, "/_/unknown_option:1/plain/local:///photos/mate-FreshFlower.jpg");
+    let error = emulator.invoke("lwa-bad", &bad).await.json();
+    assert_eq!(error["statusCode"], 404, "{error}");
+    assert_eq!(error["isBase64Encoded"], false);
+    let (_, logs) = (lwa.stop().await, app.stop().await);
+    assert!(logs.contains(r#""dialect":"imgproxy""#), "the app logged no request:\n{logs}");
+
+    // Response streaming: the adapter frames our HTTP response exactly as the native streaming door does.
+    let emulator = Emulator::start().await;
+    let (mut lwa, mut app) = lambda::spawn_behind_adapter(emulator.addr, &adapter, "response_stream");
+    let streamed = emulator.invoke("lwa-stream", &event("function-url-v2.json")).await;
+    let (head, at) = prelude(&streamed);
+    assert_eq!(head["statusCode"], 200, "{head}");
+    assert_eq!(head["headers"]["content-type"], "image/webp");
+    let webp = decode(&streamed.body[at..]);
+    assert_eq!((webp.width(), webp.height()), (300, fit_height(1600, 1203, 300)));
+    lwa.stop().await;
+    app.stop().await;
+}

@@ -93,6 +93,9 @@ impl Emulator {
             .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
+            // The Extensions API, as far as the Lambda Web Adapter uses it: register, then wait for events.
+            .route("/2020-01-01/extension/register", post(extension_register))
+            .route("/2020-01-01/extension/event/next", get(std::future::pending::<StatusCode>))
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -163,6 +166,11 @@ async fn read_timed(body: Body) -> (Bytes, Vec<(Instant, usize)>) {
     (Bytes::from(all), chunks)
 }
 
+async fn extension_register() -> Response {
+    let body = r#"{"functionName":"media","functionVersion":"$LATEST","handler":"bootstrap"}"#;
+    ([("lambda-extension-identifier", "lwa-test-extension-id")], body).into_response()
+}
+
 async fn init_error(body: Bytes) -> StatusCode {
     panic!("the function failed to initialise: {}", String::from_utf8_lossy(&body));
 }
@@ -190,6 +198,28 @@ pub fn spawn_function(runtime: SocketAddr, vars: &[(&str, &str)]) -> Function {
     // `LAMBDA_TEST_BINARY` runs another build (e.g. release, to measure the cold start) against the emulator.
     let binary =
         std::env::var("LAMBDA_TEST_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lambda-media-proxy").into());
+    spawn_with_lambda_env(&binary, runtime, vars)
+}
+
+/// The binary in HTTP mode on a free loopback port behind the real Lambda Web Adapter (`adapter`), as the
+/// `lwa` image target runs them: both see the Runtime API; `RUN_MODE=http` keeps the app off it.
+/// Returns (adapter, app) once the app's port is chosen; the adapter waits for `/healthz` itself.
+pub fn spawn_behind_adapter(runtime: SocketAddr, adapter: &str, invoke_mode: &str) -> (Function, Function) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let (port, bind) = (port.to_string(), format!("127.0.0.1:{port}"));
+    let binary =
+        std::env::var("LAMBDA_TEST_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lambda-media-proxy").into());
+    let app = [("RUN_MODE", "http"), ("AWS_LWA_PORT", port.as_str()), ("IMGPROXY_BIND", bind.as_str())];
+    let app = spawn_with_lambda_env(&binary, runtime, &app);
+    let vars = [
+        ("AWS_LWA_PORT", port.as_str()),
+        ("AWS_LWA_READINESS_CHECK_PATH", "/healthz"),
+        ("AWS_LWA_INVOKE_MODE", invoke_mode),
+    ];
+    (spawn_with_lambda_env(adapter, runtime, &vars), app)
+}
+
+fn spawn_with_lambda_env(binary: &str, runtime: SocketAddr, vars: &[(&str, &str)]) -> Function {
     let mut command = tokio::process::Command::new(binary);
     command
         .env_clear()
