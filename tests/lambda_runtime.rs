@@ -347,3 +347,34 @@ async fn behind_the_lambda_web_adapter_the_http_mode_answers_every_event_shape()
     lwa.stop().await;
     app.stop().await;
 }
+
+/// Cold start of both native front doors: process start → the first Runtime API poll → the answer to a
+/// `/health` event (no image work, so this is init alone), median of 10 spawns. A measurement, not a
+/// gate (timings depend on the machine's load): `LAMBDA_TEST_BINARY=…/release/lambda-media-proxy cargo
+/// test --test lambda_runtime cold_start -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement: run it with a release binary in LAMBDA_TEST_BINARY"]
+async fn cold_start_to_the_first_response() {
+    let mut health = event("function-url-v2.json");
+    lambda::set_path(&mut health, "/health");
+    for (name, vars) in [("buffered", vec![]), ("streaming", vec![("INVOKE_MODE", "RESPONSE_STREAM")])] {
+        let (mut polls, mut answers) = (Vec::new(), Vec::new());
+        for i in 0..10 {
+            let emulator = Emulator::start().await;
+            let spawned = Instant::now();
+            let mut function = spawn_function(emulator.addr, &vars);
+            let answer = emulator.invoke(&format!("cold-{i}"), &health).await;
+            answers.push(spawned.elapsed());
+            polls.push(emulator.first_poll().expect("polled").duration_since(spawned));
+            assert_eq!(answer.kind, "response");
+            function.stop().await;
+        }
+        polls.sort();
+        answers.sort();
+        eprintln!(
+            "{name}: first poll median {:?} (min {:?}), first response median {:?} (min {:?}, max {:?})",
+            polls[5], polls[0], answers[5], answers[0], answers[9]
+        );
+        assert!(answers[5] < Duration::from_secs(1), "{name}: median cold start {:?}", answers[5]);
+    }
+}
