@@ -29,12 +29,15 @@ fn head(path: &str, len: usize) -> Vec<u8> {
     bytes
 }
 
+/// Name, rules, header bytes, expected (format, width, height) when streamed.
+type Row = (&'static str, OutputRules, Vec<u8>, Option<(ImageFormat, u32, u32)>);
+
 #[test]
 fn streams_only_what_the_header_proves_is_passed_through() {
     use ImageFormat::*;
     let jpeg = head("photos/mate-Dune.jpg", PROBE_LEN);
     #[rustfmt::skip]
-    let rows: [(&str, OutputRules, Vec<u8>, Option<(ImageFormat, u32, u32)>); 9] = [
+    let rows: [Row; 9] = [
         ("raw JPEG streams", raw(), jpeg.clone(), Some((Jpeg, 1680, 1050))),
         ("raw PNG streams", raw(), head("formats/ukui-city.png", 4096), Some((Png, 0, 0))),
         ("raw BMP streams", raw(), head("formats/hopper.bmp", 4096), Some((Bmp, 128, 128))),
