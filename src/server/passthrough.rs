@@ -66,12 +66,33 @@ pub fn candidate<'a>(state: &AppState, plan: &'a Plan) -> Option<&'a Url> {
 /// Whether `head` proves the pipeline would pass the source through untouched: `Ok(Some)` to stream,
 /// `Ok(None)` to buffer, `Err` for a source over SPEC §6's limits (refused, as the pipeline would).
 pub fn decide(plan: &Plan, head: &[u8]) -> Result<Option<Probe>, Failure> {
-    let Ok(probe) = pipeline::probe(head) else { return Ok(None) };
+    let Some(probe) = complete_probe(head) else { return Ok(None) };
     if !STREAMABLE.contains(&probe.format) || !pipeline::passes_through(probe.format, &plan.output) {
         return Ok(None);
     }
     pipeline::check_limits(&probe, &plan.limits)?;
     Ok(Some(probe))
+}
+
+/// The probe of `head` once it has seen everything the limits depend on: a PNG's frame count (`acTL`)
+/// may follow `IHDR` anywhere before the first `IDAT`, so a PNG head must reach that chunk.
+fn complete_probe(head: &[u8]) -> Option<Probe> {
+    let probe = pipeline::probe(head).ok()?;
+    (probe.format != ImageFormat::Png || png_reaches_idat(head)).then_some(probe)
+}
+
+/// Whether the chunk walk from the PNG signature reaches an `IDAT` header inside `head`.
+fn png_reaches_idat(head: &[u8]) -> bool {
+    let mut pos = 8usize;
+    while let Some(chunk) = head.get(pos..pos.saturating_add(8)) {
+        let (len, kind) = chunk.split_at(4);
+        if kind == b"IDAT" {
+            return true;
+        }
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        pos = pos.saturating_add(12).saturating_add(len);
+    }
+    false
 }
 
 /// Opens `url` (SSRF-checked on every hop, as any fetch) and streams or buffers it.
@@ -108,7 +129,7 @@ pub async fn continue_opened(
 /// Reads until the header probes (or [`PROBE_LEN`], or the end), so small headers cost one chunk.
 async fn read_head(opened: &mut Opened, head: Bytes, max: u64) -> Result<Bytes, SourceError> {
     let mut head = BytesMut::from(head.as_ref());
-    while head.len() < PROBE_LEN && (head.is_empty() || pipeline::probe(&head).is_err()) {
+    while head.len() < PROBE_LEN && complete_probe(&head).is_none() {
         match opened.chunk().await? {
             Some(chunk) => push_capped(&mut head, &chunk, max)?,
             None => break,
