@@ -174,10 +174,20 @@ pub fn estimate_input(plan: &Plan, input: &[u8]) -> u64 {
 
 /// Bytes of pixels a pipeline run of `plan` on a source probed as `probe` holds at its peak: the decoded
 /// frames (after shrink-on-load) plus the resized frames, plus one encode buffer of the result's size.
-/// Orientation may swap the axes, so both are tried and the larger estimate kept.
+/// An EXIF orientation (JPEG and WebP with `auto_rotate`, unknown before decoding) may swap the axes the
+/// layout is computed on, so then both are tried and the larger estimate kept.
 pub fn estimate(plan: &Plan, probe: &Probe) -> u64 {
     let (w, h) = (probe.width, probe.height);
-    estimate_oriented(plan, probe, w, h).max(estimate_oriented(plan, probe, h, w))
+    let p = &plan.process;
+    let turned = p.rotate % 180 == 90;
+    let (ow, oh) = if turned { (h, w) } else { (w, h) };
+    let stored = estimate_oriented(plan, probe, ow, oh);
+    let exif = p.auto_rotate && matches!(probe.format, ImageFormat::Jpeg | ImageFormat::Webp);
+    if exif {
+        stored.max(estimate_oriented(plan, probe, oh, ow))
+    } else {
+        stored
+    }
 }
 
 fn estimate_oriented(plan: &Plan, probe: &Probe, w: u32, h: u32) -> u64 {
@@ -232,7 +242,7 @@ mod tests {
     use std::time::Duration;
 
     fn plan(width: u32, height: u32, max_frames: u32) -> Plan {
-        let process = Processing { width, height, ..Processing::default() };
+        let process = Processing { width, height, auto_rotate: false, ..Processing::default() };
         let limits = Limits { max_animation_frames: max_frames, ..Limits::default() };
         let (source, output, response) =
             (SourceRef::Local("/t".into()), OutputRules::default(), ResponsePolicy::default());
@@ -256,6 +266,12 @@ mod tests {
             ("first frame only", plan(0, 0, 1), probe(ImageFormat::Gif, 100, 50, 4), 3 * 20_000),
             ("zero size: the decoded size", plan(0, 0, 1), probe(ImageFormat::Png, 0, 50, 1), 0),
         ];
+        let mut exif = plan(100, 0, 1);
+        exif.process.auto_rotate = true;
+        let jpeg = probe(ImageFormat::Jpeg, 800, 400, 1);
+        // Turned by EXIF, 400x800 → 100x200 loads at 1/4: 200x100 decoded, 100x200 out.
+        assert_eq!(estimate(&exif, &jpeg), 3 * 80_000, "EXIF may turn a JPEG: the larger layout");
+        assert_eq!(estimate(&exif, &probe(ImageFormat::Png, 800, 400, 1)), 1_280_000 + 2 * 20_000, "PNG: no EXIF");
         for (name, plan, probe, expected) in rows {
             assert_eq!(estimate(&plan, &probe), expected, "{name}");
         }
