@@ -967,7 +967,8 @@ mod tests {
 
     #[test]
     fn otlp_endpoint_follows_the_opentelemetry_rules() {
-        let rows: &[(&str, &[(&str, &str)], &str)] = &[
+        type Vars<'a> = &'a [(&'a str, &'a str)];
+        let rows: &[(&str, Vars, &str)] = &[
             ("nothing set: the collector default", &[], "http://localhost:4318/v1/metrics"),
             (
                 "base endpoint gets the signal path",
