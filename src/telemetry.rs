@@ -33,6 +33,19 @@ pub fn redact_urls(text: &str) -> String {
     out
 }
 
+/// An imgproxy path for the log: a `plain/` source URL loses its credentials and query string, escaped
+/// (`%3F`, as imgproxy expects them) or not; the `@extension` stays.
+pub fn redact_path(path: &str) -> String {
+    let Some(at) = path.find("/plain/") else { return path.to_string() };
+    let (head, source) = path.split_at(at + "/plain/".len());
+    let (url, ext) = match source.rfind('@') {
+        Some(i) if !source[i..].contains('/') => source.split_at(i),
+        _ => (source, ""),
+    };
+    let url = url.replace("%3F", "?").replace("%3f", "?").replace("%23", "#");
+    format!("{head}{}{ext}", redact_urls(&url))
+}
+
 /// One URL after its `://`.
 fn redact_one(url: &str) -> String {
     let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
@@ -64,6 +77,20 @@ mod tests {
         ];
         for (name, input, expected) in rows {
             assert_eq!(redact_urls(input), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn plain_source_urls_in_paths_lose_queries() {
+        #[rustfmt::skip]
+        let rows = [
+            ("escaped query", "/rs:fit:4/plain/http://h/a.png%3Ftoken=x@webp", "/rs:fit:4/plain/http://h/a.png?[redacted]@webp"),
+            ("credentials", "/plain/http://u:p@h/a.png", "/plain/http://[redacted]@h/a.png"),
+            ("nothing to hide", "/rs:fit:4/plain/local:///a.png@png", "/rs:fit:4/plain/local:///a.png@png"),
+            ("base64 source untouched", "/rs:fit:4/aHR0cDovL2g", "/rs:fit:4/aHR0cDovL2g"),
+        ];
+        for (name, input, expected) in rows {
+            assert_eq!(redact_path(input), expected, "{name}");
         }
     }
 }

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use common::{b64, corpus, corpus_bytes, decode, get, origin, sign, start_app_state};
+use common::{corpus, corpus_bytes, decode, get, origin, sign, start_app_state};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point, Metric};
@@ -91,6 +91,8 @@ async fn prometheus_counts_exactly_what_was_served() {
     }
     assert!(sample(&text, "mp_pipeline_buffer_bytes_max") > 0.0, "a reservation was held");
     assert!(sample(&text, "mp_process_memory_bytes") > 1e6);
+    let busy = sample(&text, "mp_workers_busy_seconds_total");
+    assert!(busy > 0.0 && busy <= sample(&text, "mp_request_duration_seconds_sum"), "slot time {busy} s");
     // The scrape itself is not a request of either dialect.
     let again = String::from_utf8(get(app, "/metrics", &[]).await.body.to_vec()).unwrap();
     assert_eq!(sample(&again, "mp_request_duration_seconds_count"), 5.0);
@@ -305,9 +307,11 @@ async fn http_server_pushes_otlp_serves_prometheus_bind_and_logs_without_secrets
     let (receiver_addr, receiver) = Receiver::start().await;
     let server = Server::start(receiver_addr).await;
     let ok_path = sign(KEY, SALT, "/rs:fit:40:0/plain/local:///photos/mate-FreshFlower.jpg@png");
-    // A closed loopback port: the connection error quotes the URL, token and all.
-    let secret_source = format!("http://127.0.0.1:{}/img.png?token=s3cr3t-token", free_port());
-    let failing_path = sign(KEY, SALT, &format!("/rs:fit:40:0/{}", b64(&secret_source)));
+    // A closed loopback port: the connection error quotes the URL, token and all; the plain source URL in
+    // the path carries the token too (escaped, as imgproxy expects).
+    let closed = free_port();
+    let failing_path =
+        sign(KEY, SALT, &format!("/rs:fit:40:0/plain/http://127.0.0.1:{closed}/img.png%3Ftoken=s3cr3t-token"));
     assert_eq!(get(server.main, &ok_path, &[]).await.status, StatusCode::OK);
     assert_eq!(get(server.main, &failing_path, &[("x-request-id", "obs-req-2")]).await.status, StatusCode::NOT_FOUND);
 
@@ -363,6 +367,8 @@ async fn http_server_pushes_otlp_serves_prometheus_bind_and_logs_without_secrets
     let failed = &lines[1];
     assert_eq!((failed["status"].as_u64(), failed["request_id"].as_str()), (Some(404), Some("obs-req-2")));
     assert_eq!(failed["source_host"], "127.0.0.1");
+    assert_eq!(failed["path"], format!("/rs:fit:40:0/plain/http://127.0.0.1:{closed}/img.png?[redacted]"));
+    assert!(failed["error"].as_str().unwrap().contains("?[redacted]"), "{failed}");
     let signature = ok_path.trim_start_matches('/').split('/').next().unwrap();
     for secret in [signature, KEY, SALT, "s3cr3t-token"] {
         assert!(!logs.contains(secret), "the log shows `{secret}`:\n{logs}");

@@ -133,6 +133,13 @@ impl Metrics {
             histogram("processing_duration_seconds", "Pipeline time.", &self.processing_duration),
             gauge("images_in_progress", "Image requests being served now.", "{request}", self.images_in_progress()),
             gauge("workers_utilization", "Busy worker slots / all slots (0-1).", "1", utilization),
+            counter_f(
+                "workers_busy_seconds_total",
+                "Worker slot-seconds used by finished jobs.",
+                "s",
+                self.workers.busy_seconds(),
+            ),
+            gauge("workers", "Worker slots (IMGPROXY_WORKERS).", "1", self.workers.size() as f64),
             gauge("queue_length", "Requests waiting for a worker slot.", "{request}", self.workers.queued() as f64),
             gauge("process_memory_bytes", "Resident set size of the process.", "By", process_rss_bytes() as f64),
             gauge(
@@ -177,7 +184,11 @@ fn gauge(name: &'static str, help: &'static str, unit: &'static str, value: f64)
 }
 
 fn counter(name: &'static str, help: &'static str, unit: &'static str, value: u64) -> Family {
-    Family::single(name, help, unit, Kind::Counter, value as f64)
+    counter_f(name, help, unit, value as f64)
+}
+
+fn counter_f(name: &'static str, help: &'static str, unit: &'static str, value: f64) -> Family {
+    Family::single(name, help, unit, Kind::Counter, value)
 }
 
 /// Resident set size from `/proc/self/status` (`VmRSS`, in kB there); 0 where there is no procfs.

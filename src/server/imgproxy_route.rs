@@ -98,7 +98,7 @@ fn log_request(
     response.extensions_mut().insert(AccessRecord {
         dialect: "imgproxy",
         request_id: facts.request_id.clone(),
-        path: Some(format!("/{unsigned}")),
+        path: Some(crate::telemetry::redact_path(&format!("/{unsigned}"))),
         source_host: source_host.unwrap_or("").to_string(),
         error: failure.map(|f| (f.kind(), f.to_string())),
         timings,
