@@ -261,22 +261,18 @@ struct Server {
 }
 
 impl Server {
-    async fn start(receiver: SocketAddr) -> Server {
+    async fn start(vars: &[(&str, String)]) -> Server {
         let (main, prometheus) = (free_port(), free_port());
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lambda-media-proxy"));
         command
             .env_clear()
             .env("IMGPROXY_BIND", format!("127.0.0.1:{main}"))
             .env("IMGPROXY_PROMETHEUS_BIND", format!("127.0.0.1:{prometheus}"))
-            .env("IMGPROXY_OPEN_TELEMETRY_ENABLE", "true")
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{receiver}"))
-            .env("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k%201")
-            .env("OTEL_METRIC_EXPORT_INTERVAL", "200")
-            .env("OTEL_SERVICE_NAME", "obs-test")
             .env("IMGPROXY_KEY", KEY)
             .env("IMGPROXY_SALT", SALT)
             .env("IMGPROXY_LOCAL_FILESYSTEM_ROOT", corpus())
             .env("IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", "true")
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
@@ -305,7 +301,14 @@ impl Server {
 #[tokio::test]
 async fn http_server_pushes_otlp_serves_prometheus_bind_and_logs_without_secrets() {
     let (receiver_addr, receiver) = Receiver::start().await;
-    let server = Server::start(receiver_addr).await;
+    let otlp = [
+        ("IMGPROXY_OPEN_TELEMETRY_ENABLE", "true".to_string()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{receiver_addr}")),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k%201".to_string()),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200".to_string()),
+        ("OTEL_SERVICE_NAME", "obs-test".to_string()),
+    ];
+    let server = Server::start(&otlp).await;
     let ok_path = sign(KEY, SALT, "/rs:fit:40:0/plain/local:///photos/mate-FreshFlower.jpg@png");
     // A closed loopback port: the connection error quotes the URL, token and all; the plain source URL in
     // the path carries the token too (escaped, as imgproxy expects).
@@ -372,6 +375,34 @@ async fn http_server_pushes_otlp_serves_prometheus_bind_and_logs_without_secrets
     let signature = ok_path.trim_start_matches('/').split('/').next().unwrap();
     for secret in [signature, KEY, SALT, "s3cr3t-token"] {
         assert!(!logs.contains(secret), "the log shows `{secret}`:\n{logs}");
+    }
+}
+
+/// JSON lines of `logs` with the given `target`.
+fn log_lines(logs: &str, target: &str) -> usize {
+    let parsed = logs.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+    parsed.filter(|v| v["target"] == target).count()
+}
+
+#[tokio::test]
+async fn log_level_comes_from_imgproxy_log_level_and_rust_log_wins() {
+    let path = sign(KEY, SALT, "/rs:fit:20:0/plain/local:///photos/mate-FreshFlower.jpg@png");
+    let rows = [
+        ("info by default: access and start-up lines", vec![], 1, 1),
+        ("IMGPROXY_LOG_LEVEL=warn silences both", vec![("IMGPROXY_LOG_LEVEL", "warn".to_string())], 0, 0),
+        (
+            "RUST_LOG wins: access lines only",
+            vec![("IMGPROXY_LOG_LEVEL", "error".to_string()), ("RUST_LOG", "warn,request=info".to_string())],
+            1,
+            0,
+        ),
+    ];
+    for (name, vars, access, listening) in rows {
+        let server = Server::start(&vars).await;
+        assert_eq!(get(server.main, &path, &[]).await.status, StatusCode::OK, "{name}");
+        let logs = server.stop().await;
+        assert_eq!(log_lines(&logs, "request"), access, "{name}:\n{logs}");
+        assert_eq!(log_lines(&logs, "lambda_media_proxy::server::http"), listening, "{name}:\n{logs}");
     }
 }
 
