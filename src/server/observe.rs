@@ -51,44 +51,63 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let mut response = next.run(request).await;
     let Some(record) = response.extensions_mut().remove::<AccessRecord>() else { return response };
     let exact = response.body().size_hint().exact();
-    let bytes_out = exact.or_else(|| content_length(&response)).unwrap_or(0);
-    let total = started.elapsed();
-    let t = record.timings;
-    let metrics = &state.metrics;
-    metrics.record(&RequestRecord {
-        dialect: record.dialect,
+    let line = Line {
+        method: method.as_str(),
+        path: record.path.as_deref().unwrap_or(&request_path),
         status: response.status().as_u16(),
+        bytes_out: exact.or_else(|| content_length(&response)).unwrap_or(0),
+        total: started.elapsed(),
+    };
+    let t = record.timings;
+    state.metrics.record(&RequestRecord {
+        dialect: record.dialect,
+        status: line.status,
         error_kind: record.error.as_ref().map(|(kind, _)| *kind),
-        total,
+        total: line.total,
         download: (!t.download.is_zero()).then_some(t.download),
         processing: (!t.processing.is_zero()).then_some(t.processing),
         source_bytes: t.source_bytes,
     });
+    log(&record, &line);
+    match exact {
+        Some(n) => state.metrics.add_response_bytes(n),
+        None => response = count_stream(&state, response, record.stream),
+    }
+    response
+}
+
+/// What the layer itself knows about the exchange.
+struct Line<'a> {
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    bytes_out: u64,
+    total: std::time::Duration,
+}
+
+/// The one JSON access-log line (SPEC §7).
+fn log(record: &AccessRecord, line: &Line) {
+    let t = record.timings;
     let (error_kind, error) = record.error.clone().unwrap_or_default();
     tracing::info!(
         target: "request",
         request_id = %record.request_id,
         dialect = record.dialect,
-        method = %method,
-        path = %record.path.as_deref().unwrap_or(&request_path),
+        method = line.method,
+        path = line.path,
         mode = %record.mode,
-        status = response.status().as_u16(),
+        status = line.status,
         source_host = %record.source_host,
         bytes_in = t.source_bytes,
-        bytes_out,
+        bytes_out = line.bytes_out,
         cache_hit = record.cache_hit,
         error_kind,
         error = %crate::telemetry::redact_urls(&error),
         queue_ms = t.queue.as_secs_f64() * 1000.0,
         download_ms = t.download.as_secs_f64() * 1000.0,
         processing_ms = t.processing.as_secs_f64() * 1000.0,
-        duration_ms = total.as_secs_f64() * 1000.0,
+        duration_ms = line.total.as_secs_f64() * 1000.0,
     );
-    match exact {
-        Some(n) => metrics.add_response_bytes(n),
-        None => response = count_stream(&state, response, record.stream),
-    }
-    response
 }
 
 fn content_length(response: &Response<Body>) -> Option<u64> {
