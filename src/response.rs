@@ -452,6 +452,8 @@ mod tests {
             (PipelineError::Timeout.into(), 503),
             (Failure::Timeout, 503),
             (QueueFull.into(), 429),
+            (BudgetError::TooLarge { need: 2, budget: 1 }.into(), 503),
+            (BudgetError::Busy.into(), 503),
         ];
         for (failure, status) in rows {
             assert_eq!(failure.status().as_u16(), status, "{failure:?}");
