@@ -153,11 +153,19 @@ async fn memory_budget_serialises_concurrent_large_images() {
 
 #[tokio::test]
 async fn an_image_larger_than_the_whole_budget_is_refused_with_503() {
-    let settings = [("MEMORY_BUDGET_BYTES", "5000000"), ("METRICS_ON_MAIN_ROUTER", "true")];
+    let origin = origin::start().await;
+    let settings = [
+        ("MEMORY_BUDGET_BYTES", "5000000"),
+        ("METRICS_ON_MAIN_ROUTER", "true"),
+        ("IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES", "true"),
+    ];
     let (app, state) = start_app_state(&vars(&settings)).await;
     let reply = get(app, BIG_PNG, &[]).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.body, "Not enough memory to process the image now\n");
+    // A pixel bomb keeps its own 422 (SPEC §6): the resolution limit is checked before the budget.
+    let bomb = get(app, &format!("/_/plain/{}", origin.url("/bomb.png")), &[]).await;
+    assert_eq!(bomb.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", bomb.body);
     // A small image still fits.
     let small = get(app, "/_/rs:fit:50:0/plain/local:///photos/mate-FreshFlower.jpg@png", &[]).await;
     assert_eq!(small.status, StatusCode::OK);
@@ -165,7 +173,7 @@ async fn an_image_larger_than_the_whole_budget_is_refused_with_503() {
     assert_eq!(sample(&text, "errors_total{kind=\"memory_budget\"}"), 1.0);
     assert_eq!(sample(&text, "requests_total{status=\"503\",dialect=\"imgproxy\"}"), 1.0);
     assert!(state.memory_budget.usage().high_water <= 5_000_000);
-    assert_eq!(state.delivery_stats.pipeline_runs(), 1, "the refused image never reached the pipeline");
+    assert_eq!(state.delivery_stats.pipeline_runs(), 2, "the bomb and the small image only: the refused one never ran");
 }
 
 /// A real OTLP/HTTP receiver: decodes every POST to `/v1/metrics` with the official types.
