@@ -49,6 +49,39 @@ pub struct Config {
     pub unknown: Vec<String>,
     /// Front-door selection and the Lambda payload cap (SPEC §1, §5).
     pub lambda: LambdaConfig,
+    /// Metrics export and the memory budget (SPEC §7, issue 7).
+    pub observability: ObservabilityConfig,
+}
+
+/// Metrics export (OTLP, Prometheus) and the memory budget's inputs (SPEC §7). The budget's default is
+/// derived in `memory_budget.rs`, which reads the cgroup and `/proc`; this only records what the
+/// environment says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObservabilityConfig {
+    /// `IMGPROXY_OPEN_TELEMETRY_ENABLE`: push metrics over OTLP `http/protobuf`.
+    pub otlp_enabled: bool,
+    /// Where metrics are POSTed: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` as is, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (or imgproxy's `IMGPROXY_OPEN_TELEMETRY_ENDPOINT`) + `/v1/metrics`,
+    /// else `http://localhost:4318/v1/metrics` (the OpenTelemetry defaults).
+    pub otlp_metrics_url: String,
+    /// `OTEL_EXPORTER_OTLP_HEADERS` then `OTEL_EXPORTER_OTLP_METRICS_HEADERS` (`k=v,k=v`, percent-decoded).
+    pub otlp_headers: Vec<(String, String)>,
+    /// `OTEL_SERVICE_NAME` > `IMGPROXY_OPEN_TELEMETRY_SERVICE_NAME` > `lambda-media-proxy`.
+    pub service_name: String,
+    /// `OTEL_METRIC_EXPORT_INTERVAL` in milliseconds (default 60000).
+    pub export_interval: Duration,
+    /// `OTEL_METRIC_EXPORT_TIMEOUT` / `OTEL_EXPORTER_OTLP_TIMEOUT` in milliseconds (default 10000).
+    pub export_timeout: Duration,
+    /// `IMGPROXY_PROMETHEUS_BIND`: a separate listener serving `/metrics`, as imgproxy.
+    pub prometheus_bind: Option<SocketAddr>,
+    /// `IMGPROXY_PROMETHEUS_NAMESPACE`: prefix of every Prometheus metric name (`ns_requests_total`).
+    pub prometheus_namespace: String,
+    /// `METRICS_ON_MAIN_ROUTER`: also serve `/metrics` on the main listener (not in imgproxy).
+    pub metrics_on_main_router: bool,
+    /// `MEMORY_BUDGET_BYTES`: bytes of decoded images allowed in flight; `None` = derived.
+    pub memory_budget_bytes: Option<u64>,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` in MB, set by Lambda.
+    pub lambda_memory_mb: Option<u64>,
 }
 
 /// What the front-door selection and the Lambda response cap read (SPEC §1, §5). The decision itself is
@@ -308,6 +341,7 @@ impl Config {
             ignored: env.present(NOT_NEEDED),
             unknown: env.unknown(),
             lambda: lambda_config(&env)?,
+            observability: observability_config(&env)?,
         };
         Ok(config)
     }
@@ -452,6 +486,88 @@ fn lambda_config(env: &Env) -> Result<LambdaConfig, ConfigError> {
         invoke_mode_streaming,
         max_response_bytes,
     })
+}
+
+fn observability_config(env: &Env) -> Result<ObservabilityConfig, ConfigError> {
+    for var in ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"] {
+        if let Some(raw) = env.string(var).filter(|p| p != "http/protobuf") {
+            return Err(err(var, &format!("`{raw}` is not supported; only http/protobuf is")));
+        }
+    }
+    let millis = |var: &str, default: u64| -> Result<Duration, ConfigError> {
+        match env.parse::<u64>(var, default)? {
+            0 => Err(err(var, "must be a positive number of milliseconds")),
+            ms => Ok(Duration::from_millis(ms)),
+        }
+    };
+    let timeout_var = if env.string("OTEL_METRIC_EXPORT_TIMEOUT").is_some() {
+        "OTEL_METRIC_EXPORT_TIMEOUT"
+    } else {
+        "OTEL_EXPORTER_OTLP_TIMEOUT"
+    };
+    let memory_budget_bytes = match env.string("MEMORY_BUDGET_BYTES") {
+        None => None,
+        Some(_) => match env.parse::<u64>("MEMORY_BUDGET_BYTES", 0)? {
+            0 => return Err(err("MEMORY_BUDGET_BYTES", "must be a positive number of bytes")),
+            n => Some(n),
+        },
+    };
+    Ok(ObservabilityConfig {
+        otlp_enabled: env.bool("IMGPROXY_OPEN_TELEMETRY_ENABLE", false)?,
+        otlp_metrics_url: otlp_metrics_url(env),
+        otlp_headers: otlp_headers(env)?,
+        service_name: env
+            .string("OTEL_SERVICE_NAME")
+            .or_else(|| env.string("IMGPROXY_OPEN_TELEMETRY_SERVICE_NAME"))
+            .unwrap_or_else(|| "lambda-media-proxy".into()),
+        export_interval: millis("OTEL_METRIC_EXPORT_INTERVAL", 60_000)?,
+        export_timeout: millis(timeout_var, 10_000)?,
+        prometheus_bind: env
+            .string("IMGPROXY_PROMETHEUS_BIND")
+            .map(|b| parse_bind("IMGPROXY_PROMETHEUS_BIND", &b))
+            .transpose()?,
+        prometheus_namespace: env.string("IMGPROXY_PROMETHEUS_NAMESPACE").unwrap_or_default(),
+        metrics_on_main_router: env.bool("METRICS_ON_MAIN_ROUTER", false)?,
+        memory_budget_bytes,
+        lambda_memory_mb: env.string("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|v| v.parse().ok()),
+    })
+}
+
+/// The OpenTelemetry endpoint rules: the signal-specific URL is used as is, the base one gets `/v1/metrics`.
+fn otlp_metrics_url(env: &Env) -> String {
+    if let Some(url) = env.string("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
+        return url;
+    }
+    let base = env.string("OTEL_EXPORTER_OTLP_ENDPOINT").or_else(|| {
+        // imgproxy's own variable is `host:port`.
+        env.string("IMGPROXY_OPEN_TELEMETRY_ENDPOINT")
+            .map(|e| if e.contains("://") { e } else { format!("http://{e}") })
+    });
+    let base = base.unwrap_or_else(|| "http://localhost:4318".into());
+    format!("{}/v1/metrics", base.trim_end_matches('/'))
+}
+
+/// `k=v,k=v` with percent-encoded values (the OpenTelemetry header format); metrics-specific ones win.
+fn otlp_headers(env: &Env) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for var in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_HEADERS"] {
+        for item in env.list(var) {
+            let Some((key, value)) = item.split_once('=') else {
+                return Err(err(var, "expected key=value pairs separated by commas"));
+            };
+            let value = percent_encoding::percent_decode_str(value.trim()).decode_utf8_lossy().to_string();
+            let key = key.trim().to_ascii_lowercase();
+            out.retain(|(k, _)| *k != key);
+            out.push((key, value));
+        }
+    }
+    Ok(out)
+}
+
+/// `:port` or `host:port`, as `IMGPROXY_BIND`.
+fn parse_bind(var: &str, bind: &str) -> Result<SocketAddr, ConfigError> {
+    let full = if bind.starts_with(':') { format!("0.0.0.0{bind}") } else { bind.to_string() };
+    full.parse().map_err(|_| err(var, "expected host:port or :port"))
 }
 
 /// Comma-separated CIDRs or bare addresses (`10.0.0.0/8,fd00::/8,192.168.1.5`).
@@ -846,6 +962,59 @@ mod tests {
         assert!(!config(&[("INVOKE_MODE", "BUFFERED")]).unwrap().lambda.invoke_mode_streaming);
         for (var, bad) in [("RUN_MODE", "lwa"), ("INVOKE_MODE", "stream"), ("LAMBDA_MAX_RESPONSE_BYTES", "0")] {
             assert_eq!(config(&[(var, bad)]).unwrap_err().var, var, "{bad}");
+        }
+    }
+
+    #[test]
+    fn otlp_endpoint_follows_the_opentelemetry_rules() {
+        type Vars<'a> = &'a [(&'a str, &'a str)];
+        let rows: &[(&str, Vars, &str)] = &[
+            ("nothing set: the collector default", &[], "http://localhost:4318/v1/metrics"),
+            (
+                "base endpoint gets the signal path",
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/")],
+                "http://c:4318/v1/metrics",
+            ),
+            ("imgproxy's host:port", &[("IMGPROXY_OPEN_TELEMETRY_ENDPOINT", "c:4318")], "http://c:4318/v1/metrics"),
+            (
+                "metrics endpoint is used as is",
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a"), ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://b/m")],
+                "http://b/m",
+            ),
+        ];
+        for (name, vars, expected) in rows {
+            assert_eq!(config(vars).unwrap().observability.otlp_metrics_url, *expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn observability_settings_parse_or_name_the_variable() {
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20x, x-a=1"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "X-A=2"),
+            ("OTEL_SERVICE_NAME", "media"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
+            ("IMGPROXY_PROMETHEUS_BIND", ":9464"),
+            ("MEMORY_BUDGET_BYTES", "1048576"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048"),
+        ];
+        let o = config(&vars).unwrap().observability;
+        let headers = vec![("authorization".to_string(), "Bearer x".to_string()), ("x-a".to_string(), "2".to_string())];
+        assert_eq!(o.otlp_headers, headers);
+        assert_eq!(o.service_name, "media");
+        assert_eq!(o.export_interval, Duration::from_millis(1500));
+        assert_eq!(o.prometheus_bind, Some(SocketAddr::from(([0, 0, 0, 0], 9464))));
+        assert_eq!((o.memory_budget_bytes, o.lambda_memory_mb), (Some(1_048_576), Some(2048)));
+        #[rustfmt::skip]
+        let bad = [
+            ("grpc is refused", "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("zero budget", "MEMORY_BUDGET_BYTES", "0"),
+            ("zero interval", "OTEL_METRIC_EXPORT_INTERVAL", "0"),
+            ("header without =", "OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+            ("bad bind", "IMGPROXY_PROMETHEUS_BIND", "nowhere"),
+        ];
+        for (name, var, value) in bad {
+            assert_eq!(config(&[(var, value)]).unwrap_err().var, var, "{name}");
         }
     }
 }

@@ -8,6 +8,8 @@
 pub mod config;
 pub mod fallback;
 pub mod imgproxy;
+pub mod memory_budget;
+pub mod metrics;
 pub mod misskey;
 pub mod pipeline;
 pub mod plan;

@@ -10,6 +10,7 @@ use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Response, StatusCode};
 
 use crate::imgproxy::ParseError;
+use crate::memory_budget::BudgetError;
 use crate::misskey::MisskeyError;
 use crate::pipeline::{Output, PipelineError};
 use crate::plan::{CacheRule, ImageFormat, ResponsePolicy};
@@ -40,6 +41,9 @@ pub enum Failure {
     /// A Misskey request refused by media-proxy's rules (400/403/404).
     #[error(transparent)]
     Misskey(#[from] MisskeyError),
+    /// 503: the image does not fit the memory budget (issue 7), at all or before the deadline.
+    #[error(transparent)]
+    MemoryBudget(#[from] BudgetError),
 }
 
 impl Failure {
@@ -71,6 +75,7 @@ impl Failure {
             Failure::Pipeline(PipelineError::NearlyUniform) => StatusCode::NOT_FOUND,
             Failure::Pipeline(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Failure::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            Failure::MemoryBudget(_) => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Failure::Misskey(e) => match e {
                 MisskeyError::MissingUrl | MisskeyError::RepeatedUrl | MisskeyError::BadUrl => StatusCode::BAD_REQUEST,
@@ -94,6 +99,7 @@ impl Failure {
             Failure::Timeout => "Request timed out".into(),
             Failure::Internal(_) => "Internal error".into(),
             Failure::Misskey(e) => capitalise(&e.to_string()),
+            Failure::MemoryBudget(_) => "Not enough memory to process the image now".into(),
         }
     }
 
@@ -110,6 +116,7 @@ impl Failure {
             Failure::Timeout => "timeout",
             Failure::Internal(_) => "internal",
             Failure::Misskey(_) => "misskey",
+            Failure::MemoryBudget(_) => "memory_budget",
         }
     }
 }
@@ -392,6 +399,26 @@ fn debug_headers(headers: &mut HeaderMap, output: &Output, fetched: &Fetched) {
     }
 }
 
+/// The timing debug header (`IMGPROXY_ENABLE_DEBUG_HEADERS`): the standard `Server-Timing`, in
+/// milliseconds, which browsers' developer tools show beside the request.
+pub fn timing_headers(
+    headers: &mut HeaderMap,
+    queue: std::time::Duration,
+    download: std::time::Duration,
+    processing: std::time::Duration,
+    total: std::time::Duration,
+) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let value = format!(
+        "queue;dur={:.1}, download;dur={:.1}, processing;dur={:.1}, total;dur={:.1}",
+        ms(queue),
+        ms(download),
+        ms(processing),
+        ms(total)
+    );
+    put(headers, HeaderName::from_static("server-timing"), &value);
+}
+
 fn put(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
@@ -425,6 +452,8 @@ mod tests {
             (PipelineError::Timeout.into(), 503),
             (Failure::Timeout, 503),
             (QueueFull.into(), 429),
+            (BudgetError::TooLarge { need: 2, budget: 1 }.into(), 503),
+            (BudgetError::Busy.into(), 503),
         ];
         for (failure, status) in rows {
             assert_eq!(failure.status().as_u16(), status, "{failure:?}");

@@ -5,8 +5,9 @@
 //! (`workers/workers.go`): it bounds both CPU and the memory held by source buffers. The CPU part itself
 //! runs on tokio's blocking pool, never on the async runtime threads.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
@@ -22,25 +23,46 @@ pub struct Workers {
     size: usize,
     queue_limit: usize,
     waiting: AtomicUsize,
+    busy_micros: Arc<AtomicU64>,
 }
 
-/// Held while a request downloads and processes; the slot frees on drop.
+/// Held while a request downloads and processes; the slot frees on drop, adding the time it was held to
+/// the busy total (so utilisation over any window is exact, not a sample of [`Workers::busy`]).
 #[derive(Debug)]
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
+    taken: Instant,
+    busy_micros: Arc<AtomicU64>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let held = u64::try_from(self.taken.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.busy_micros.fetch_add(held, Ordering::Relaxed);
+    }
 }
 
 impl Workers {
     /// `size` concurrent jobs; `queue_limit` waiting requests (0 = unlimited, as imgproxy).
     pub fn new(size: usize, queue_limit: usize) -> Workers {
         let size = size.max(1);
-        Workers { slots: Arc::new(Semaphore::new(size)), size, queue_limit, waiting: AtomicUsize::new(0) }
+        let (slots, waiting, busy_micros) = (Arc::new(Semaphore::new(size)), AtomicUsize::new(0), Arc::default());
+        Workers { slots, size, queue_limit, waiting, busy_micros }
+    }
+
+    fn slot(&self, permit: OwnedSemaphorePermit) -> Slot {
+        Slot { _permit: permit, taken: Instant::now(), busy_micros: self.busy_micros.clone() }
+    }
+
+    /// Seconds of slot time used by finished jobs (`rate()` of it / [`Workers::size`] = utilisation).
+    pub fn busy_seconds(&self) -> f64 {
+        self.busy_micros.load(Ordering::Relaxed) as f64 / 1e6
     }
 
     /// Takes a slot, waiting in line if all are busy; refuses at once when the line is full.
     pub async fn acquire(&self) -> Result<Slot, QueueFull> {
         match self.slots.clone().try_acquire_owned() {
-            Ok(permit) => return Ok(Slot { _permit: permit }),
+            Ok(permit) => return Ok(self.slot(permit)),
             Err(TryAcquireError::Closed) => return Err(QueueFull),
             Err(TryAcquireError::NoPermits) => {}
         }
@@ -50,7 +72,7 @@ impl Workers {
             return Err(QueueFull);
         }
         let permit = self.slots.clone().acquire_owned().await.map_err(|_| QueueFull)?;
-        Ok(Slot { _permit: permit })
+        Ok(self.slot(permit))
     }
 
     /// Jobs running now.
@@ -98,6 +120,17 @@ mod tests {
         waiter.await.unwrap().unwrap();
         assert_eq!(workers.queued(), 0);
         assert_eq!(workers.busy(), 0);
+    }
+
+    #[tokio::test]
+    async fn busy_time_adds_up_when_slots_are_released() {
+        let workers = Workers::new(2, 0);
+        let (a, b) = (workers.acquire().await.unwrap(), workers.acquire().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(workers.busy_seconds(), 0.0, "counted on release");
+        drop((a, b));
+        let busy = workers.busy_seconds();
+        assert!((0.06..1.0).contains(&busy), "two slots for 30 ms each: {busy}");
     }
 
     #[tokio::test]

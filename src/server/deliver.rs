@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use bytes::Bytes;
 
+use crate::memory_budget;
 use crate::pipeline::{self, Output, Probe};
 use crate::plan::{ImageFormat, Plan, ResponsePolicy};
 use crate::response::Failure;
@@ -34,6 +35,8 @@ pub struct Timings {
     pub download: Duration,
     /// Time in the pipeline.
     pub processing: Duration,
+    /// Source bytes received (0 for a cache hit or a 304).
+    pub source_bytes: u64,
 }
 
 /// Counters of the delivery paths taken (for metrics and for tests that must tell a 304 made without
@@ -139,6 +142,7 @@ async fn run(
         Err(failure) => return Err(failure),
     };
     timings.download = downloading.elapsed();
+    timings.source_bytes = fetched.bytes.len() as u64;
 
     let validators = validators(state, &digest, &fetched);
     if is_not_modified(client, &validators) {
@@ -230,14 +234,21 @@ fn is_not_modified(client: &ClientValidators, v: &Validators) -> bool {
         || v.last_modified.as_deref().is_some_and(|lm| conditional::unmodified_since(client, lm))
 }
 
-/// Runs the pipeline on the blocking pool (never on the async threads), counting the run.
+/// Runs the pipeline on the blocking pool (never on the async threads), counting the run. The decoded
+/// size estimated from the header is reserved from the memory budget first (waiting until the deadline
+/// at most), and held until the run ends, even if the request gives up before (issue 7).
 pub async fn process(state: &AppState, plan: &Plan, bytes: Bytes, deadline: Instant) -> Result<Output, Failure> {
+    let need = memory_budget::estimate_input(plan, &bytes);
+    let reservation = state.memory_budget.reserve(need, deadline).await?;
     state.delivery_stats.pipeline_runs.fetch_add(1, Ordering::Relaxed);
     let plan = plan.clone();
-    tokio::task::spawn_blocking(move || pipeline::run(&plan, &bytes, deadline))
-        .await
-        .map_err(|e| Failure::Internal(format!("pipeline worker failed: {e}")))?
-        .map_err(Failure::from)
+    tokio::task::spawn_blocking(move || {
+        let _held = reservation;
+        pipeline::run(&plan, &bytes, deadline)
+    })
+    .await
+    .map_err(|e| Failure::Internal(format!("pipeline worker failed: {e}")))?
+    .map_err(Failure::from)
 }
 
 /// The source failed and a fallback image is configured: process it with the request's options.

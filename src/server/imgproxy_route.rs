@@ -11,6 +11,7 @@ use crate::response::{self, Failure, RequestFacts};
 
 use super::conditional::ClientValidators;
 use super::deliver::{deliver, Delivery, Timings};
+use super::observe::AccessRecord;
 use super::payload_limit::{self, Delivery as PayloadDelivery};
 use super::request_id::request_id;
 use super::{now_unix, AppState};
@@ -18,6 +19,7 @@ use super::{now_unix, AppState};
 /// Handles one imgproxy URL. `path` has the path prefix removed and starts with `/`.
 pub async fn handle(state: &AppState, path: &str, headers: &HeaderMap) -> Response<Body> {
     let started = Instant::now();
+    let _in_progress = state.metrics.in_progress();
     let config = &state.config;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mut facts = RequestFacts {
@@ -32,8 +34,8 @@ pub async fn handle(state: &AppState, path: &str, headers: &HeaderMap) -> Respon
         Err(e) => {
             let failure = Failure::from(e);
             let policy = imgproxy::base_policy(&config.imgproxy);
-            let response = response::render_failure(&policy, &failure, &facts);
-            log_request(path, &facts, None, &response, Some(&failure), Timings::default(), started);
+            let mut response = response::render_failure(&policy, &failure, &facts);
+            log_request(path, &facts, None, &mut response, Some(&failure), Timings::default(), false);
             return response;
         }
     };
@@ -43,11 +45,17 @@ pub async fn handle(state: &AppState, path: &str, headers: &HeaderMap) -> Respon
     let source = plan.source.clone();
     let client = ClientValidators::from_headers(headers);
     let executed = deliver(state, plan, &client, started).await;
-    let (response, failure) = match executed.result {
+    let cache_hit = matches!(&executed.result, Ok(Delivery::Image(image)) if image.cache_hit);
+    let (mut response, failure) = match executed.result {
         Ok(delivery) => (render_delivery(delivery, &policy, &facts, &source), None),
         Err(failure) => (response::render_failure(&policy, &failure, &facts), Some(failure)),
     };
-    log_request(path, &facts, host.as_deref(), &response, failure.as_ref(), executed.timings, started);
+    if facts.debug_headers {
+        let t = &executed.timings;
+        let total = started.elapsed();
+        response::timing_headers(response.headers_mut(), t.queue, t.download, t.processing, total);
+    }
+    log_request(path, &facts, host.as_deref(), &mut response, failure.as_ref(), executed.timings, cache_hit);
     response
 }
 
@@ -84,31 +92,26 @@ fn render_delivery(
     }
 }
 
-/// One JSON line per request (SPEC §7): no signature, no query string, no secrets.
+/// Attaches the access-log facts (SPEC §7) for `observe::layer`, which writes the one JSON line: no
+/// signature, no query string, no secrets.
 fn log_request(
     path: &str,
     facts: &RequestFacts,
     source_host: Option<&str>,
-    response: &Response<Body>,
+    response: &mut Response<Body>,
     failure: Option<&Failure>,
     timings: Timings,
-    started: Instant,
+    cache_hit: bool,
 ) {
     let unsigned = path.trim_start_matches('/').split_once('/').map(|(_, rest)| rest).unwrap_or("");
-    let bytes_out = response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("");
-    tracing::info!(
-        target: "request",
-        request_id = %facts.request_id,
-        dialect = "imgproxy",
-        path = %format_args!("/{unsigned}"),
-        status = response.status().as_u16(),
-        source_host = source_host.unwrap_or(""),
-        bytes_out,
-        error_kind = failure.map(Failure::kind).unwrap_or(""),
-        error = %failure.map(|f| f.to_string()).unwrap_or_default(),
-        queue_ms = timings.queue.as_secs_f64() * 1000.0,
-        download_ms = timings.download.as_secs_f64() * 1000.0,
-        processing_ms = timings.processing.as_secs_f64() * 1000.0,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-    );
+    response.extensions_mut().insert(AccessRecord {
+        dialect: "imgproxy",
+        request_id: facts.request_id.clone(),
+        path: Some(crate::telemetry::redact_path(&format!("/{unsigned}"))),
+        source_host: source_host.unwrap_or("").to_string(),
+        error: failure.map(|f| (f.kind(), f.to_string())),
+        timings,
+        cache_hit,
+        ..AccessRecord::default()
+    });
 }

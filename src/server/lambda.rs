@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::http::Uri;
 use axum::middleware::{self, Next};
@@ -20,6 +20,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 
 use crate::config::{LambdaConfig, RunMode};
+use crate::metrics::otlp::Exporter;
 
 use super::payload_limit::{self, PayloadLimit, ResultStore};
 use super::{router, AppState};
@@ -54,10 +55,26 @@ pub fn select_front_door(config: &LambdaConfig, lwa_extension_exists: bool) -> F
 
 /// The router as a Lambda serves it: the payload cap outside; inside, the REST stage stripped and the Lambda
 /// request id joined to ours.
+///
+/// With `IMGPROXY_OPEN_TELEMETRY_ENABLE`, metrics are pushed over OTLP after every invocation, before
+/// its response is returned: between invocations the sandbox is frozen, so a periodic push would stall,
+/// and one that ends with the instance would be lost (issue 7; the collector is usually the ADOT Lambda
+/// layer on localhost, a ~1 ms round trip).
 pub fn app(state: AppState, limit: PayloadLimit) -> Router {
+    let exporter = Exporter::new(state.metrics.clone(), &state.config.observability);
     router(state)
         .layer(middleware::from_fn(lambda_request))
+        .layer(middleware::from_fn_with_state(exporter, flush_metrics))
         .layer(middleware::from_fn_with_state(limit, payload_limit::layer))
+}
+
+/// Runs the request, then pushes the metrics (when OTLP is on) before the response leaves.
+async fn flush_metrics(State(exporter): State<Option<Exporter>>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(exporter) = exporter {
+        exporter.export().await;
+    }
+    response
 }
 
 /// Runs the native Lambda front door until the runtime stops. `store` is the result bucket for SPEC §5

@@ -20,7 +20,8 @@ use crate::response::{self, Failure, RequestFacts, StreamHead};
 use crate::source::http::Opened;
 use crate::source::{Fetched, SourceError};
 
-use super::deliver;
+use super::deliver::{self, Timings};
+use super::observe::AccessRecord;
 use super::passthrough::{self, Opening, Streamed};
 use super::payload_limit::{self, Delivery as PayloadDelivery};
 use super::request_id::request_id;
@@ -39,27 +40,29 @@ enum Served {
 /// Handles one Misskey URL. `path` has the path prefix removed and starts with `/`.
 pub async fn handle(state: &AppState, path: &str, query: Option<&str>, headers: &HeaderMap) -> Response<Body> {
     let started = Instant::now();
+    let _in_progress = state.metrics.in_progress();
     let facts = RequestFacts { request_id: request_id(headers), now_unix: now_unix(), ..RequestFacts::default() };
+    let mut timings = Timings::default();
     let base = misskey::base_policy(&state.config);
     let request = match misskey::parse_request(path, query) {
         Ok(request) => request,
-        Err(e) => return finish(&base, Err(e.into()), false, &facts, None, started),
+        Err(e) => return finish(&base, Err(e.into()), false, &facts, None, timings),
     };
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if state.config.misskey.reject_recursive && user_agent.to_ascii_lowercase().contains("misskey/") {
         let failure = MisskeyError::Recursive.into();
-        return finish(&base, Err(failure), request.fallback, &facts, Some(&request), started);
+        return finish(&base, Err(failure), request.fallback, &facts, Some(&request), timings);
     }
     let plan = misskey::compile(&state.config, &request);
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let deadline = started + state.config.server.timeout;
     let mut policy = plan.response.clone();
-    let work = serve(state, &request, plan, range, deadline, &mut policy);
+    let work = serve(state, &request, plan, range, deadline, &mut policy, &mut timings);
     let result = match tokio::time::timeout_at(deadline.into(), work).await {
         Ok(result) => result,
         Err(_) => Err(Failure::Timeout),
     };
-    finish(&policy, result, request.fallback, &facts, Some(&request), started)
+    finish(&policy, result, request.fallback, &facts, Some(&request), timings)
 }
 
 /// Renders the outcome (the placeholder on failure with `fallback`) and logs it.
@@ -69,9 +72,10 @@ fn finish(
     fallback: bool,
     facts: &RequestFacts,
     request: Option<&MisskeyRequest>,
-    started: Instant,
+    timings: Timings,
 ) -> Response<Body> {
-    let (response, failure) = match result {
+    let stream = matches!(result, Ok(Served::Stream(..)));
+    let (mut response, failure) = match result {
         Ok(Served::Image(output, delivery)) => {
             let mut response = response::render_image(policy, output, &Fetched::default(), facts);
             payload_limit::mark(&mut response, delivery);
@@ -94,7 +98,7 @@ fn finish(
         }
         Err(f) => (response::render_failure(policy, &f, facts), Some(f)),
     };
-    log_request(request, facts, &response, failure.as_ref(), started);
+    log_request(request, facts, &mut response, failure.as_ref(), timings, stream);
     response
 }
 
@@ -106,9 +110,13 @@ async fn serve(
     range: Option<String>,
     deadline: Instant,
     policy: &mut ResponsePolicy,
+    timings: &mut Timings,
 ) -> Result<Served, Failure> {
     state.sources.check_allowed(&plan.source)?;
+    let queued = Instant::now();
     let slot = state.workers.acquire().await?;
+    timings.queue = queued.elapsed();
+    let downloading = Instant::now();
     let http = state.sources.http();
     let mut opened = http.open(&request.url, &upstream_headers(state, None)).await?;
     let max = plan.limits.max_src_file_size;
@@ -134,9 +142,12 @@ async fn serve(
     } else {
         read_rest(opened, head, max, download).await?
     };
+    (timings.download, timings.source_bytes) = (downloading.elapsed(), bytes.len() as u64);
     check_image_type(&bytes, request.mode)?;
     let (source, source_bytes) = (plan.source.clone(), bytes.clone());
+    let processing = Instant::now();
     let output = deliver::process(state, &plan, bytes, deadline).await?;
+    timings.processing = processing.elapsed();
     let delivery = PayloadDelivery::for_output(&output, &source_bytes, &source);
     Ok(Served::Image(output, delivery))
 }
@@ -250,25 +261,27 @@ fn push_capped(body: &mut BytesMut, chunk: &[u8], max: u64) -> Result<(), Source
     Ok(())
 }
 
-/// One JSON line per request (SPEC §7): the source host, never the query string.
+/// Attaches the access-log facts (SPEC §7) for `observe::layer`: the source host, never the query string
+/// (the source URL, and whatever tokens it carries, lives there).
 fn log_request(
     request: Option<&MisskeyRequest>,
     facts: &RequestFacts,
-    response: &Response<Body>,
+    response: &mut Response<Body>,
     failure: Option<&Failure>,
-    started: Instant,
+    timings: Timings,
+    stream: bool,
 ) {
-    tracing::info!(
-        target: "request",
-        request_id = %facts.request_id,
-        dialect = "misskey",
-        mode = ?request.map(|r| r.mode),
-        status = response.status().as_u16(),
-        source_host = request.and_then(|r| r.url.host_str()).unwrap_or(""),
-        error_kind = failure.map(Failure::kind).unwrap_or(""),
-        error = %failure.map(|f| f.to_string()).unwrap_or_default(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-    );
+    response.extensions_mut().insert(AccessRecord {
+        dialect: "misskey",
+        request_id: facts.request_id.clone(),
+        path: None,
+        mode: request.map(|r| format!("{:?}", r.mode)).unwrap_or_default(),
+        source_host: request.and_then(|r| r.url.host_str()).unwrap_or("").to_string(),
+        error: failure.map(|f| (f.kind(), f.to_string())),
+        timings,
+        cache_hit: false,
+        stream,
+    });
 }
 
 /// CORS preflight for Misskey paths (SPEC §3: OPTIONS answered).

@@ -10,6 +10,7 @@ pub mod http;
 mod imgproxy_route;
 pub mod lambda;
 mod misskey_route;
+pub mod observe;
 pub mod passthrough;
 pub mod payload_limit;
 mod request_id;
@@ -25,6 +26,8 @@ use axum::Router;
 
 use crate::config::Config;
 use crate::fallback::Fallback;
+use crate::memory_budget::{self, MemoryBudget};
+use crate::metrics::Metrics;
 use crate::result_store::ResultStore;
 use crate::source::Sources;
 use crate::workers::Workers;
@@ -47,6 +50,10 @@ pub struct AppState {
     /// Stream pass-through sources instead of buffering them (`passthrough.rs`; the streaming Lambda
     /// front door turns it on).
     pub stream_pass_through: bool,
+    /// Bytes of decoded images allowed in flight (`MEMORY_BUDGET_BYTES`, issue 7).
+    pub memory_budget: Arc<MemoryBudget>,
+    /// The SPEC §7 metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -56,25 +63,32 @@ impl AppState {
         let workers = Workers::new(config.server.workers, config.server.queue_size);
         let result_store = ResultStore::new(&config.source).map(Arc::new);
         let fallback = Arc::new(Fallback::new(&config));
+        let workers = Arc::new(workers);
+        let budget = MemoryBudget::new(memory_budget::default_budget(&config.observability));
         Ok(AppState {
             config: Arc::new(config),
             sources: Arc::new(sources),
-            workers: Arc::new(workers),
+            workers: workers.clone(),
             result_store,
             fallback,
             delivery_stats: Arc::default(),
             stream_pass_through: false,
+            metrics: Metrics::new(workers, budget.clone()),
+            memory_budget: budget,
         })
     }
 }
 
-/// The application: every route, for every front door.
+/// The application: every route, for every front door. `/metrics` is here only with
+/// `METRICS_ON_MAIN_ROUTER` (imgproxy serves it on `IMGPROXY_PROMETHEUS_BIND` alone).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/healthz", get(health))
-        .route("/", get(banner))
+    let mut router = Router::new().route("/health", get(health)).route("/healthz", get(health)).route("/", get(banner));
+    if state.config.observability.metrics_on_main_router {
+        router = router.route("/metrics", get(observe::metrics));
+    }
+    router
         .fallback(dispatch)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::layer))
         .with_state(state)
 }
 
