@@ -19,14 +19,16 @@ mod probe;
 mod raster;
 mod refit;
 mod resize;
+mod smart;
 mod svg;
+mod trim;
 
 pub use error::PipelineError;
 pub use refit::refit;
 
 use std::time::Instant;
 
-use crate::plan::{ImageFormat, Plan, Rgb};
+use crate::plan::{GravityKind, ImageFormat, Plan, Rgb};
 
 use geometry::Layout;
 use orient::Orient;
@@ -168,10 +170,12 @@ fn missing(what: &str) -> PipelineError {
 /// One pipeline step.
 pub type Step = fn(&mut Ctx) -> Result<(), PipelineError>;
 
-/// The steps, in SPEC §2's processing order. Trim, watermark and colour profiles are later issues.
+/// The steps, in SPEC §2's processing order. The output format is chosen first because trimming an
+/// animation is skipped (as imgproxy) and only the format says whether the result animates.
 pub const STEPS: &[(&str, Step)] = &[
-    ("size", step_size),
     ("output_format", step_output_format),
+    ("trim", step_trim),
+    ("size", step_size),
     ("decode", step_decode),
     ("crop_and_resize", step_crop_and_resize),
     ("rotate_and_flip", step_rotate_and_flip),
@@ -207,7 +211,29 @@ fn step_output_format(ctx: &mut Ctx) -> Result<(), PipelineError> {
     Ok(())
 }
 
+/// `trim`: decodes at full size (no shrink-on-load: the border is measured on real pixels), cuts the
+/// border, and from then on the trimmed image *is* the source, so the size calculation sees its size.
+fn step_trim(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let Some(t) = ctx.plan.process.trim else { return Ok(()) };
+    if keeps_animation(ctx) {
+        return Ok(());
+    }
+    let img = if ctx.info.probe.format == ImageFormat::Svg {
+        svg::rasterise(ctx.input, 1.0, ctx.plan.limits.max_src_resolution)?
+    } else {
+        decode::decode(ctx.input, &ctx.info, 1.0)?
+    };
+    let img = trim::apply(img, &t);
+    (ctx.info.probe.width, ctx.info.probe.height) = (img.width, img.height);
+    ctx.raster = Some(img);
+    Ok(())
+}
+
 fn step_decode(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    if ctx.raster.is_some() {
+        // Already decoded (and trimmed) by `step_trim`.
+        return Ok(());
+    }
     if ctx.info.probe.format == ImageFormat::Svg {
         // Rasterised at the size the resize step needs, bounded by the resolution limit.
         let layout = ctx.layout()?;
@@ -229,7 +255,17 @@ fn step_crop_and_resize(ctx: &mut Ctx) -> Result<(), PipelineError> {
     let src = ctx.info.probe;
     let img = ctx.take_raster()?;
     let stored = ctx.orient.rect_to_stored(layout.crop, src.width, src.height);
-    let region = resize::SourceBox::rescaled(stored, (src.width, src.height), (img.width, img.height));
+    let mut region = resize::SourceBox::rescaled(stored, (src.width, src.height), (img.width, img.height));
+    let p = &ctx.plan.process;
+    let smart = p.crop.and_then(|c| c.gravity).unwrap_or(p.gravity).kind == GravityKind::Smart;
+    if smart && p.crop.is_some() && (stored.width < src.width || stored.height < src.height) {
+        // `c:w:h:sm`: the window moves to the detail; placed on the decoded pixels, stored orientation.
+        let (w, h) = (region.width.round() as u32, region.height.round() as u32);
+        let (x, y) = smart::best_window(&img, w, h);
+        (region.x, region.y) = (f64::from(x), f64::from(y));
+        (region.width, region.height) =
+            (region.width.min(f64::from(img.width - x)), region.height.min(f64::from(img.height - y)));
+    }
     let (w, h) = ctx.orient.apply_size(layout.scaled_width, layout.scaled_height);
     ctx.raster = Some(resize::crop_resize(img, region, w, h)?);
     Ok(())
@@ -242,8 +278,11 @@ fn step_rotate_and_flip(ctx: &mut Ctx) -> Result<(), PipelineError> {
 }
 
 fn step_fill_crop(ctx: &mut Ctx) -> Result<(), PipelineError> {
-    if let Some(r) = ctx.layout()?.result_crop {
+    if let Some(mut r) = ctx.layout()?.result_crop {
         let img = ctx.take_raster()?;
+        if ctx.plan.process.gravity.kind == GravityKind::Smart {
+            (r.x, r.y) = smart::best_window(&img, r.width, r.height);
+        }
         ctx.raster = Some(img.crop(r));
     }
     Ok(())
@@ -311,3 +350,7 @@ pub(crate) mod test_util {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "feature_tests.rs"]
+mod feature_tests;

@@ -1,0 +1,125 @@
+//! End-to-end tests of [`run`] for the issue-3 features (trim, smart gravity, animated GIF out, ICC,
+//! watermark): generated images in, bytes out, checked with the `image`/`gif` crates as independent
+//! decoders.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::plan::{
+    Crop, Gravity, GravityKind, Limits, OutputRules, Processing, ResizeType, ResponsePolicy, SourceRef, Trim,
+};
+
+fn plan(process: Processing, output: OutputRules) -> Plan {
+    let source = SourceRef::Local("/test".into());
+    Plan { source, process, output, limits: Limits::default(), response: ResponsePolicy::default() }
+}
+
+fn run_ok(p: &Plan, input: &[u8]) -> Output {
+    run(p, input, Instant::now() + Duration::from_secs(60)).unwrap_or_else(|e| panic!("run failed: {e}"))
+}
+
+fn decoded(out: &Output) -> image::RgbaImage {
+    let img = image::load_from_memory(&out.bytes).expect("result decodes");
+    assert_eq!((img.width(), img.height()), (out.width, out.height), "reported size is the real size");
+    img.into_rgba8()
+}
+
+fn png_of(img: &image::RgbaImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    out.into_inner()
+}
+
+/// 100×80 white with a red 60×40 block at (10, 30): borders left 10, right 30, top 30, bottom 10.
+fn bordered() -> Vec<u8> {
+    png_of(&image::RgbaImage::from_fn(100, 80, |x, y| {
+        if (10..70).contains(&x) && (30..70).contains(&y) {
+            image::Rgba([255, 0, 0, 255])
+        } else {
+            image::Rgba([255, 255, 255, 255])
+        }
+    }))
+}
+
+fn trimmed(threshold: f64, equal_hor: bool, equal_ver: bool) -> Option<Trim> {
+    Some(Trim { threshold, color: None, equal_hor, equal_ver })
+}
+
+#[test]
+fn trim_cuts_the_border_before_sizing() {
+    let rows: &[(&str, Processing, (u32, u32))] = &[
+        (
+            "trim alone keeps the content",
+            Processing { trim: trimmed(10.0, false, false), ..Processing::default() },
+            (60, 40),
+        ),
+        (
+            "size is computed on the trimmed image",
+            Processing { trim: trimmed(10.0, false, false), width: 30, ..Processing::default() },
+            (30, 20),
+        ),
+        (
+            "equal_hor trims 10 from both sides",
+            Processing { trim: trimmed(10.0, true, false), ..Processing::default() },
+            (80, 40),
+        ),
+        (
+            "equal_ver trims 10 from top and bottom",
+            Processing { trim: trimmed(10.0, false, true), ..Processing::default() },
+            (60, 60),
+        ),
+        ("no trim keeps the border", Processing::default(), (100, 80)),
+    ];
+    let input = bordered();
+    for (name, process, want) in rows {
+        let out = run_ok(&plan(process.clone(), OutputRules::default()), &input);
+        let img = decoded(&out);
+        assert_eq!((img.width(), img.height()), *want, "{name}");
+        let trims = process.trim.is_some_and(|t| !t.equal_hor && !t.equal_ver);
+        if trims {
+            let red = img.pixels().filter(|p| p[0] > 200 && p[1] < 60).count();
+            assert!(red * 10 >= (want.0 * want.1) as usize * 9, "{name}: mostly red, {red} px");
+        }
+    }
+}
+
+/// 300×100 flat grey with a black/white checkerboard in x ∈ [220, 300).
+fn detail_on_the_right() -> Vec<u8> {
+    png_of(&image::RgbaImage::from_fn(300, 100, |x, y| {
+        if x >= 220 && (x / 8 + y / 8) % 2 == 0 {
+            image::Rgba([0, 0, 0, 255])
+        } else if x >= 220 {
+            image::Rgba([255, 255, 255, 255])
+        } else {
+            image::Rgba([128, 128, 128, 255])
+        }
+    }))
+}
+
+/// How many pixels are far from the flat grey: the detail kept.
+fn detail(img: &image::RgbaImage) -> usize {
+    img.pixels().filter(|p| p[0].abs_diff(128) > 60).count()
+}
+
+#[test]
+fn smart_gravity_keeps_the_detailed_side() {
+    let smart = Gravity { kind: GravityKind::Smart, x: 0.0, y: 0.0 };
+    let fill = Processing { resize_type: ResizeType::Fill, width: 50, height: 50, ..Processing::default() };
+    let crop = Crop { width: 100.0, height: 100.0, gravity: Some(smart) };
+    let rows: &[(&str, Processing, bool)] = &[
+        ("fill with g:sm crops to the detail", Processing { gravity: smart, ..fill.clone() }, true),
+        ("fill with the default centre gravity misses it", fill.clone(), false),
+        ("c:100:100:sm takes the detailed square", Processing { crop: Some(crop), ..Processing::default() }, true),
+        (
+            "c:100:100 at the centre misses it",
+            Processing { crop: Some(Crop { gravity: None, ..crop }), ..Processing::default() },
+            false,
+        ),
+    ];
+    let input = detail_on_the_right();
+    for (name, process, detailed) in rows {
+        let img = decoded(&run_ok(&plan(process.clone(), OutputRules::default()), &input));
+        let share = detail(&img) * 100 / (img.width() * img.height()) as usize;
+        assert_eq!(share > 50, *detailed, "{name}: {share}% detail");
+    }
+}
