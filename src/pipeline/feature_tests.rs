@@ -123,3 +123,31 @@ fn smart_gravity_keeps_the_detailed_side() {
         assert_eq!(share > 50, *detailed, "{name}: {share}% detail");
     }
 }
+
+#[test]
+fn animated_source_to_gif_keeps_frames_delays_and_loop() {
+    let rows: &[(&str, &str, u32, usize)] = &[
+        ("gif to gif, capped at 5 frames", "formats/iss634.gif", 5, 5),
+        ("webp to gif", "formats/iss634.webp", 4, 4),
+        ("apng to gif", "formats/iss634.apng", 3, 3),
+        ("one frame allowed: a still gif", "formats/iss634.gif", 1, 1),
+    ];
+    for (name, file, max_frames, want_frames) in rows {
+        let input = super::test_util::corpus(file);
+        let output = OutputRules { format: Some(ImageFormat::Gif), ..OutputRules::default() };
+        let mut p = plan(Processing { width: 100, ..Processing::default() }, output);
+        p.limits.max_animation_frames = *max_frames;
+        let out = run_ok(&p, &input);
+        assert_eq!(out.format, ImageFormat::Gif, "{name}");
+        let (count, delays, repeat, size) = animated_gif::inspect(&out.bytes);
+        assert_eq!((count, size), (*want_frames, (100, 100)), "{name}");
+        if *want_frames > 1 {
+            // The source's own delays (GIF centiseconds, or WebP/APNG milliseconds / 10) and loop.
+            let info = probe::inspect(&input).unwrap();
+            let source = animation::decode_frames(&input, &info, *max_frames).unwrap();
+            let want: Vec<u16> = source.iter().map(|f| f.delay_ms.div_ceil(10) as u16).collect();
+            assert_eq!(delays, want, "{name}");
+            assert_eq!(repeat, gif::Repeat::Infinite, "{name}: the source loops forever");
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! transform in `orient.rs`, applied after the resize on the small image. The pipeline never sees a
 //! URL, a header or an environment variable: everything comes from the [`Plan`].
 
+mod animated_gif;
 mod animation;
 mod badge;
 mod decode;
@@ -104,17 +105,16 @@ pub fn run(plan: &Plan, input: &[u8], deadline: Instant) -> Result<Output, Pipel
     Ok(Output { bytes: ctx.bytes, format: ctx.format, width, height, source })
 }
 
-/// Animated output: an animated source, more than one frame allowed, and WebP chosen (GIF output is
-/// still the first frame only).
+/// Animated output: an animated source, more than one frame allowed, and WebP or GIF chosen.
 fn keeps_animation(ctx: &Ctx) -> bool {
     let src = &ctx.info.probe;
-    ctx.format == ImageFormat::Webp
+    matches!(ctx.format, ImageFormat::Webp | ImageFormat::Gif)
         && animation::decodable(src.format)
         && negotiate::is_animated(src, ctx.plan.limits.max_animation_frames, &ctx.plan.output)
 }
 
 /// Decodes every kept frame, runs the per-frame steps (crop/resize … flatten) on each, and writes
-/// one animated WebP.
+/// one animated WebP or GIF, playing as often as the plan says or else as the source did.
 fn run_animated(ctx: &mut Ctx, deadline: Instant) -> Result<(), PipelineError> {
     let frames = animation::decode_frames(ctx.input, &ctx.info, ctx.plan.limits.max_animation_frames)?;
     let per_frame = STEPS.iter().skip_while(|(n, _)| *n != "crop_and_resize").take_while(|(n, _)| *n != "encode");
@@ -130,7 +130,13 @@ fn run_animated(ctx: &mut Ctx, deadline: Instant) -> Result<(), PipelineError> {
         }
         out.push(animation::Frame { raster: ctx.take_raster()?, delay_ms: frame.delay_ms });
     }
-    ctx.bytes = animation::encode_webp(&out, &ctx.plan.output)?;
+    let loops = ctx.plan.output.loop_count.unwrap_or_else(|| animated_gif::source_loops(ctx.input, &ctx.info));
+    ctx.bytes = if ctx.format == ImageFormat::Gif {
+        animated_gif::encode(&out, loops)?
+    } else {
+        let rules = crate::plan::OutputRules { loop_count: Some(loops), ..ctx.plan.output.clone() };
+        animation::encode_webp(&out, &rules)?
+    };
     ctx.raster = out.pop().map(|f| f.raster);
     Ok(())
 }
