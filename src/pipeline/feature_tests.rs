@@ -151,3 +151,63 @@ fn animated_source_to_gif_keeps_frames_delays_and_loop() {
         }
     }
 }
+
+fn icc_fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/icc/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// (x, y, [r, g, b]) rows of libvips' sRGB conversion (`scripts/icc_fixture.py`).
+fn libvips_reference() -> Vec<(u32, u32, [u8; 3])> {
+    let text = String::from_utf8(icc_fixture("p3-patches.libvips-srgb.txt")).unwrap();
+    let rows = text.lines().filter(|l| !l.starts_with('#'));
+    let nums = |l: &str| l.split_whitespace().map(|n| n.parse::<u32>().unwrap()).collect::<Vec<_>>();
+    rows.map(nums).map(|n| (n[0], n[1], [n[2] as u8, n[3] as u8, n[4] as u8])).collect()
+}
+
+#[test]
+fn icc_sources_are_converted_to_srgb_like_libvips() {
+    let reference = libvips_reference();
+    assert_eq!(reference.len(), 8);
+    // Lossless PNG in/out is exact; the JPEG source was saved at q95 4:4:4, so allow its loss too.
+    let rows: &[(&str, &str, ImageFormat, u8)] = &[
+        ("png to png", "p3-patches.png", ImageFormat::Png, 2),
+        ("webp lossless to png", "p3-patches.webp", ImageFormat::Png, 2),
+        ("jpeg to png", "p3-patches.jpg", ImageFormat::Png, 6),
+    ];
+    for (name, file, format, tolerance) in rows {
+        let input = icc_fixture(file);
+        let output = OutputRules { format: Some(*format), ..OutputRules::default() };
+        let img = decoded(&run_ok(&plan(Processing::default(), output), &input));
+        let mut moved = 0;
+        for (x, y, want) in &reference {
+            let got = img.get_pixel(*x, *y);
+            let raw = image::load_from_memory(&input).unwrap().to_rgb8().get_pixel(*x, *y).0;
+            for c in 0..3 {
+                assert!(got[c].abs_diff(want[c]) <= *tolerance, "{name} at ({x},{y}): got {got:?}, libvips {want:?}");
+            }
+            moved += usize::from(raw != *want);
+        }
+        assert!(moved >= 4, "{name}: the reference differs from the raw P3 values, so the test can fail");
+    }
+}
+
+#[test]
+fn strip_color_profile_off_keeps_and_embeds_the_profile() {
+    let input = icc_fixture("p3-patches.png");
+    let info = probe::inspect(&input).unwrap();
+    let source_icc = icc::embedded(&input, &info).unwrap();
+    for format in [ImageFormat::Png, ImageFormat::Jpeg] {
+        let process = Processing { strip_color_profile: false, ..Processing::default() };
+        let output = OutputRules { format: Some(format), quality: 100, ..OutputRules::default() };
+        let out = run_ok(&plan(process, output), &input);
+        let out_info = probe::inspect(&out.bytes).unwrap();
+        assert_eq!(icc::embedded(&out.bytes, &out_info).as_ref(), Some(&source_icc), "{format}: profile kept");
+        let raw = image::load_from_memory(&input).unwrap().to_rgb8();
+        let img = decoded(&out);
+        let (x, y) = (56, 8); // a patch libvips moves from (200,120,40) to (213,115,0)
+        assert!(img.get_pixel(x, y)[2].abs_diff(raw.get_pixel(x, y)[2]) <= 4, "{format}: pixels not converted");
+    }
+    let stripped = run_ok(&plan(Processing::default(), OutputRules::default()), &input);
+    assert_eq!(icc::embedded(&stripped.bytes, &probe::inspect(&stripped.bytes).unwrap()), None, "default drops it");
+}
