@@ -211,3 +211,32 @@ fn strip_color_profile_off_keeps_and_embeds_the_profile() {
     let stripped = run_ok(&plan(Processing::default(), OutputRules::default()), &input);
     assert_eq!(icc::embedded(&stripped.bytes, &probe::inspect(&stripped.bytes).unwrap()), None, "default drops it");
 }
+
+#[test]
+fn watermark_is_overlaid_only_when_attached() {
+    use crate::plan::{Watermark, WatermarkPosition};
+    let mark = png_of(&image::RgbaImage::from_pixel(8, 8, image::Rgba([255, 0, 0, 255])));
+    let source = png_of(&image::RgbaImage::from_pixel(200, 100, image::Rgba([0, 0, 255, 255])));
+    let se = Gravity { kind: GravityKind::SouthEast, x: 0.0, y: 0.0 };
+    let wm = Some(Watermark { opacity: 1.0, position: WatermarkPosition::Gravity(se), scale: 0.0 });
+    let image = Some(std::sync::Arc::new(mark));
+    let rows: &[(&str, Processing, bool)] = &[
+        (
+            "attached and asked: the corner is red",
+            Processing { watermark: wm, watermark_image: image.clone(), ..Processing::default() },
+            true,
+        ),
+        ("asked but none configured: untouched", Processing { watermark: wm, ..Processing::default() }, false),
+        (
+            "configured but not asked: untouched",
+            Processing { watermark_image: image.clone(), ..Processing::default() },
+            false,
+        ),
+    ];
+    for (name, process, marked) in rows {
+        let img = decoded(&run_ok(&plan(process.clone(), OutputRules::default()), &source));
+        let corner = img.get_pixel(196, 96);
+        assert_eq!(corner[0] > 200 && corner[2] < 50, *marked, "{name}: {corner:?}");
+        assert_eq!(img.get_pixel(100, 50)[2], 255, "{name}: the middle stays blue");
+    }
+}

@@ -25,6 +25,7 @@ mod resize;
 mod smart;
 mod svg;
 mod trim;
+mod watermark;
 
 pub use error::PipelineError;
 pub use refit::refit;
@@ -197,6 +198,7 @@ pub const STEPS: &[(&str, Step)] = &[
     ("badge", step_badge),
     ("extend_and_padding", step_extend_and_padding),
     ("flatten", step_flatten),
+    ("watermark", step_watermark),
     ("encode", step_encode),
     ("metadata", step_metadata),
 ];
@@ -356,6 +358,16 @@ fn step_flatten(ctx: &mut Ctx) -> Result<(), PipelineError> {
         let img = ctx.take_raster()?;
         ctx.raster = Some(img.flatten(bg.unwrap_or(Rgb { r: 255, g: 255, b: 255 })));
     }
+    Ok(())
+}
+
+/// `watermark`: overlays the configured image, when the request asks and one was attached.
+fn step_watermark(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let p = &ctx.plan.process;
+    let (Some(opts), Some(bytes)) = (p.watermark, p.watermark_image.as_deref()) else { return Ok(()) };
+    let dpr = ctx.layout()?.dpr_scale;
+    let img = ctx.take_raster()?;
+    ctx.raster = Some(watermark::apply(img, bytes, &opts, dpr, &ctx.plan.limits)?);
     Ok(())
 }
 

@@ -188,7 +188,10 @@ fn is_not_modified(client: &ClientValidators, v: &Validators) -> bool {
 /// Runs the pipeline on the blocking pool (never on the async threads), counting the run.
 pub async fn process(state: &AppState, plan: &Plan, bytes: Bytes, deadline: Instant) -> Result<Output, Failure> {
     state.delivery_stats.pipeline_runs.fetch_add(1, Ordering::Relaxed);
-    let plan = plan.clone();
+    let plan = match state.watermark.attach(plan, &state.sources).await {
+        Some(with_watermark) => with_watermark,
+        None => plan.clone(),
+    };
     tokio::task::spawn_blocking(move || pipeline::run(&plan, &bytes, deadline))
         .await
         .map_err(|e| Failure::Internal(format!("pipeline worker failed: {e}")))?

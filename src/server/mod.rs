@@ -43,6 +43,8 @@ pub struct AppState {
     pub fallback: Arc<Fallback>,
     /// Which delivery paths were taken (cache hits, 304s, pipeline runs).
     pub delivery_stats: Arc<deliver::DeliveryStats>,
+    /// The watermark image, loaded on first use.
+    pub watermark: Arc<crate::watermark_source::WatermarkSource>,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
         let workers = Workers::new(config.server.workers, config.server.queue_size);
         let result_store = ResultStore::new(&config.source).map(Arc::new);
         let fallback = Arc::new(Fallback::new(&config));
+        let watermark = Arc::new(crate::watermark_source::WatermarkSource::new(&config));
         Ok(AppState {
             config: Arc::new(config),
             sources: Arc::new(sources),
@@ -59,6 +62,7 @@ impl AppState {
             result_store,
             fallback,
             delivery_stats: Arc::default(),
+            watermark,
         })
     }
 }
