@@ -168,3 +168,23 @@ async fn watermark_from_data_and_from_url() {
     }
     assert_eq!(origin.hits(), 1, "fetched once");
 }
+
+#[tokio::test]
+async fn max_result_dimension_scales_down_and_avif_sources_are_a_clean_422() {
+    let origin = origin::start().await;
+    let app = start_app(&[LOOPBACK_OK, ("IMGPROXY_MAX_RESULT_DIMENSION", "300")]).await;
+    let photo = origin.url("/corpus/photos/eleph12mp.jpg"); // 4000x3000
+    for (name, options, want) in [
+        ("fit 800 is scaled down to 300, not refused", "rs:fit:800:0", (300, 225)),
+        ("within the limit", "rs:fit:200:0", (200, 150)),
+        ("padding counts towards the limit", "rs:fit:400:0/pd:50", (300, 240)),
+    ] {
+        let reply = get(app, &format!("/unsafe/{options}/plain/{photo}@png"), &[]).await;
+        assert_eq!(reply.status, 200, "{name}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(decode(&reply.body).dimensions(), want, "{name}");
+    }
+    let avif = origin.url("/corpus/formats/hopper.avif");
+    let reply = get(app, &format!("/unsafe/rs:fit:64:0/plain/{avif}@png"), &[]).await;
+    assert_eq!(reply.status, 422, "no AVIF decoder in this build");
+    assert!(String::from_utf8_lossy(&reply.body).contains("avif"), "{}", String::from_utf8_lossy(&reply.body));
+}

@@ -240,3 +240,58 @@ fn watermark_is_overlaid_only_when_attached() {
         assert_eq!(img.get_pixel(100, 50)[2], 255, "{name}: the middle stays blue");
     }
 }
+
+#[test]
+fn exif_copyright_and_metadata_follow_strip_metadata_and_keep_copyright() {
+    // A JPEG source carrying EXIF Copyright, Artist and Orientation 6 (the hopper photo's APP1 is
+    // replaced by ours, built with the `exif` writer so this test does not trust our own TIFF code).
+    let mut tiff = Vec::new();
+    let mut w = exif::experimental::Writer::new();
+    let fields = [
+        exif::Field {
+            tag: exif::Tag::Artist,
+            ifd_num: exif::In::PRIMARY,
+            value: exif::Value::Ascii(vec![b"Jane".to_vec()]),
+        },
+        exif::Field {
+            tag: exif::Tag::Copyright,
+            ifd_num: exif::In::PRIMARY,
+            value: exif::Value::Ascii(vec![b"(c) Jane Doe".to_vec()]),
+        },
+        exif::Field { tag: exif::Tag::Orientation, ifd_num: exif::In::PRIMARY, value: exif::Value::Short(vec![6]) },
+    ];
+    for f in &fields {
+        w.push_field(f);
+    }
+    w.write(&mut std::io::Cursor::new(&mut tiff), false).unwrap();
+    let plain = png_of(&image::RgbaImage::from_pixel(40, 20, image::Rgba([90, 120, 150, 255])));
+    let jpeg_plan =
+        plan(Processing::default(), OutputRules { format: Some(ImageFormat::Jpeg), ..OutputRules::default() });
+    let source = metadata::embed_jpeg(run_ok(&jpeg_plan, &plain).bytes, None, Some(&tiff));
+    let read = |bytes: &[u8], tag: exif::Tag| {
+        let info = probe::inspect(bytes).unwrap();
+        let payload = probe::exif_payload(bytes, &info)?;
+        let exif = exif::Reader::new().read_raw(payload.to_vec()).ok()?;
+        Some(exif.get_field(tag, exif::In::PRIMARY)?.display_value().to_string())
+    };
+    let rows: &[(&str, bool, bool, Option<&str>, Option<&str>)] = &[
+        ("default: copyright kept, the rest stripped", true, true, Some("\"(c) Jane Doe\""), None),
+        ("kcr:0 strips everything", true, false, None, None),
+        (
+            "sm:0 keeps everything, orientation reset",
+            false,
+            false,
+            Some("\"(c) Jane Doe\""),
+            Some("row 0 at top and column 0 at left"),
+        ),
+    ];
+    for (name, strip_metadata, keep_copyright, copyright, orientation) in rows {
+        let process =
+            Processing { strip_metadata: *strip_metadata, keep_copyright: *keep_copyright, ..Processing::default() };
+        let out = run_ok(&plan(process, OutputRules::default()), &source);
+        assert_eq!((out.width, out.height), (20, 40), "{name}: rotated by the source's orientation 6");
+        assert_eq!(read(&out.bytes, exif::Tag::Copyright).as_deref(), *copyright, "{name}");
+        assert_eq!(read(&out.bytes, exif::Tag::Orientation).as_deref(), *orientation, "{name}");
+        decoded(&out);
+    }
+}

@@ -12,6 +12,7 @@ mod badge;
 mod decode;
 mod encode;
 pub mod error;
+mod exif_out;
 mod filters;
 pub mod geometry;
 mod icc;
@@ -385,12 +386,18 @@ fn step_encode(ctx: &mut Ctx) -> Result<(), PipelineError> {
     Ok(())
 }
 
-/// Splices the kept profile into the encoded bytes (EXIF is added by the metadata options).
+/// Splices the kept profile and the kept EXIF (`strip_metadata`, `keep_copyright`) into the encoded
+/// bytes. Runs after `max_bytes` fitting, so a few hundred bytes of metadata may exceed it, as imgproxy.
 fn step_metadata(ctx: &mut Ctx) -> Result<(), PipelineError> {
     let icc = ctx.icc.as_deref().filter(|_| keeps_profile(ctx));
+    let exif = match ctx.info.probe.format {
+        ImageFormat::Jpeg | ImageFormat::Webp => probe::exif_payload(ctx.input, &ctx.info),
+        _ => None,
+    };
+    let exif = exif_out::for_output(exif, &ctx.plan.process);
     let bytes = std::mem::take(&mut ctx.bytes);
     ctx.bytes = match (ctx.format, icc) {
-        (ImageFormat::Jpeg, Some(_)) => metadata::embed_jpeg(bytes, icc, None),
+        (ImageFormat::Jpeg, _) if icc.is_some() || exif.is_some() => metadata::embed_jpeg(bytes, icc, exif.as_deref()),
         (ImageFormat::Png, Some(icc)) => metadata::embed_png_icc(bytes, icc),
         _ => bytes,
     };
