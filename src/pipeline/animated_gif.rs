@@ -63,7 +63,7 @@ pub fn source_loops(input: &[u8], info: &SourceInfo) -> u16 {
             Ok(gif::Repeat::Finite(0)) => 1,
             Ok(gif::Repeat::Finite(n)) => n,
         },
-        ImageFormat::Webp => riff_chunk(input, b"ANIM").and_then(|d| d.get(4..6)).map_or(0, |b| le16(b)),
+        ImageFormat::Webp => riff_chunk(input, b"ANIM").and_then(|d| d.get(4..6)).map_or(0, le16),
         ImageFormat::Png => png_chunk(input, b"acTL")
             .and_then(|d| d.get(4..8))
             .map_or(0, |b| u16::try_from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0)),

@@ -274,7 +274,8 @@ fn exif_copyright_and_metadata_follow_strip_metadata_and_keep_copyright() {
         let exif = exif::Reader::new().read_raw(payload.to_vec()).ok()?;
         Some(exif.get_field(tag, exif::In::PRIMARY)?.display_value().to_string())
     };
-    let rows: &[(&str, bool, bool, Option<&str>, Option<&str>)] = &[
+    type Row = (&'static str, bool, bool, Option<&'static str>, Option<&'static str>);
+    let rows: &[Row] = &[
         ("default: copyright kept, the rest stripped", true, true, Some("\"(c) Jane Doe\""), None),
         ("kcr:0 strips everything", true, false, None, None),
         (

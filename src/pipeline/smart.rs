@@ -125,7 +125,8 @@ mod tests {
 
     #[test]
     fn window_goes_to_the_detail() {
-        let rows: &[(&str, (u32, u32), (u32, u32, u32, u32), (u32, u32), (u32, u32))] = &[
+        type Row = (&'static str, (u32, u32), (u32, u32, u32, u32), (u32, u32), (u32, u32));
+        let rows: &[Row] = &[
             ("detail on the right, narrow window", (300, 100), (220, 0, 300, 100), (100, 100), (200, 0)),
             ("detail on the left", (300, 100), (0, 0, 60, 100), (100, 100), (0, 0)),
             ("detail at the bottom, short window", (100, 300), (0, 250, 100, 300), (100, 100), (0, 200)),

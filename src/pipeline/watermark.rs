@@ -130,7 +130,8 @@ mod tests {
         let red = mark_png(10, 10, [255, 0, 0, 255]);
         let limits = Limits::default();
         // (name, options, pixel that is marked, pixel that is not, expected red at the marked one)
-        let rows: &[(&str, Watermark, (u32, u32), (u32, u32), u8)] = &[
+        type Row = (&'static str, Watermark, (u32, u32), (u32, u32), u8);
+        let rows: &[Row] = &[
             ("centre, full opacity", wm(1.0, gravity(GravityKind::Center, 0.0, 0.0), 0.0), (50, 30), (5, 5), 255),
             ("south-east corner", wm(1.0, gravity(GravityKind::SouthEast, 0.0, 0.0), 0.0), (95, 55), (85, 45), 255),
             (
