@@ -296,3 +296,40 @@ fn exif_copyright_and_metadata_follow_strip_metadata_and_keep_copyright() {
         decoded(&out);
     }
 }
+
+/// Prints what each feature costs on real inputs (`cargo test --release --lib timings -- --ignored
+/// --nocapture`); asserts only that every run succeeds.
+#[test]
+#[ignore]
+fn timings() {
+    let time = |name: &str, p: &Plan, input: &[u8]| {
+        run_ok(p, input);
+        let start = Instant::now();
+        for _ in 0..5 {
+            run_ok(p, input);
+        }
+        println!("{name}: {:.1} ms", start.elapsed().as_secs_f64() * 1000.0 / 5.0);
+    };
+    let photo = super::test_util::corpus("photos/eleph12mp.jpg");
+    let fit = Processing { width: 800, ..Processing::default() };
+    time("12 MP JPEG fit 800 (baseline)", &plan(fit.clone(), OutputRules::default()), &photo);
+    let trim = Processing { trim: trimmed(10.0, false, false), ..fit.clone() };
+    time("12 MP JPEG trim + fit 800", &plan(trim, OutputRules::default()), &photo);
+    let smart = Gravity { kind: GravityKind::Smart, x: 0.0, y: 0.0 };
+    let fill = Processing { resize_type: ResizeType::Fill, width: 400, height: 800, ..Processing::default() };
+    time("12 MP JPEG fill 400x800 centre", &plan(fill.clone(), OutputRules::default()), &photo);
+    time("12 MP JPEG fill 400x800 g:sm", &plan(Processing { gravity: smart, ..fill }, OutputRules::default()), &photo);
+    let icc = super::test_util::corpus("photos/plasma-Path-icc.jpg");
+    time("2560x1600 ICC JPEG fit 800 (converted)", &plan(fit.clone(), OutputRules::default()), &icc);
+    let keep = Processing { strip_color_profile: false, ..fit.clone() };
+    time("2560x1600 ICC JPEG fit 800 (scp:0, kept)", &plan(keep, OutputRules::default()), &icc);
+    let gif = super::test_util::corpus("formats/iss634.gif");
+    for format in [ImageFormat::Gif, ImageFormat::Webp] {
+        let mut p = plan(
+            Processing { width: 128, ..Processing::default() },
+            OutputRules { format: Some(format), ..OutputRules::default() },
+        );
+        p.limits.max_animation_frames = 50;
+        time(&format!("42-frame GIF → 128 px animated {format}"), &p, &gif);
+    }
+}
