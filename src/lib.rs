@@ -18,6 +18,7 @@ pub mod result_store;
 pub mod server;
 pub mod source;
 pub mod telemetry;
+pub mod watermark_source;
 pub mod workers;
 
 /// Image work allocates and frees multi-megabyte buffers per request. glibc's malloc serves those with

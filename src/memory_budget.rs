@@ -198,6 +198,8 @@ fn estimate_oriented(plan: &Plan, probe: &Probe, w: u32, h: u32) -> u64 {
     let decoded = match probe.format {
         // SVG is rasterised straight at the scaled size.
         ImageFormat::Svg => rgba(layout.scaled_width, layout.scaled_height),
+        // Trim decodes at full size: the border must be found before the size is known.
+        _ if plan.process.trim.is_some() => rgba(w, h),
         format => {
             let shrink = load_shrink(format, layout.shrink_hint());
             rgba(div_ceil(w, shrink), div_ceil(h, shrink))
@@ -272,6 +274,10 @@ mod tests {
         // Turned by EXIF, 400x800 → 100x200 loads at 1/4: 200x100 decoded, 100x200 out.
         assert_eq!(estimate(&exif, &jpeg), 3 * 80_000, "EXIF may turn a JPEG: the larger layout");
         assert_eq!(estimate(&exif, &probe(ImageFormat::Png, 800, 400, 1)), 1_280_000 + 2 * 20_000, "PNG: no EXIF");
+        let mut trimmed = plan(100, 0, 1);
+        trimmed.process.trim =
+            Some(crate::plan::Trim { threshold: 10.0, color: None, equal_hor: false, equal_ver: false });
+        assert_eq!(estimate(&trimmed, &jpeg), 1_280_000 + 2 * 20_000, "trim decodes the JPEG at full size");
         for (name, plan, probe, expected) in rows {
             assert_eq!(estimate(&plan, &probe), expected, "{name}");
         }

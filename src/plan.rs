@@ -398,6 +398,9 @@ pub struct Processing {
     pub badge: bool,
     /// SVG may be enlarged past its nominal size (imgproxy: yes; media-proxy: no, `withoutEnlargement`).
     pub vector_enlarge: bool,
+    /// The configured watermark image (`IMGPROXY_WATERMARK_DATA/PATH/URL`), encoded; attached by the
+    /// request flow when `watermark` asks for it. `None`: nothing to overlay, as imgproxy without one.
+    pub watermark_image: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 impl Default for Processing {
@@ -432,6 +435,7 @@ impl Default for Processing {
             strip_color_profile: true,
             badge: false,
             vector_enlarge: true,
+            watermark_image: None,
         }
     }
 }

@@ -86,17 +86,19 @@ fn processing(config: &ImgproxyConfig, raw: &RawOptions) -> Processing {
         blur: raw.blur,
         sharpen: raw.sharpen,
         pixelate: raw.pixelate,
-        watermark: watermark(raw),
+        watermark: watermark(raw, config.watermark_opacity),
         strip_metadata: raw.strip_metadata.unwrap_or(config.strip_metadata),
         keep_copyright: raw.keep_copyright.unwrap_or(config.keep_copyright),
         strip_color_profile: raw.strip_color_profile.unwrap_or(config.strip_color_profile),
         badge: false,
         vector_enlarge: true,
+        watermark_image: None,
     }
 }
 
-/// Opacity 0 (the default) means no watermark, as imgproxy.
-fn watermark(raw: &RawOptions) -> Option<Watermark> {
+/// Opacity 0 (the default) means no watermark, as imgproxy; the option's opacity is multiplied by
+/// `IMGPROXY_WATERMARK_OPACITY` (imgproxy `applyWatermark`).
+fn watermark(raw: &RawOptions, base_opacity: f64) -> Option<Watermark> {
     if raw.watermark_opacity <= 0.0 {
         return None;
     }
@@ -105,7 +107,7 @@ fn watermark(raw: &RawOptions) -> Option<Watermark> {
     } else {
         WatermarkPosition::Gravity(raw.watermark_gravity)
     };
-    Some(Watermark { opacity: raw.watermark_opacity, position, scale: raw.watermark_scale })
+    Some(Watermark { opacity: raw.watermark_opacity * base_opacity, position, scale: raw.watermark_scale })
 }
 
 fn output(

@@ -81,7 +81,8 @@ impl Layout {
 /// Computes the layout for an oriented source of `src_width`×`src_height`.
 ///
 /// `vector` sources may be enlarged freely (SPEC §2 "SVG"). `max_result_dimension` (0 = unlimited)
-/// refuses results wider or taller than it.
+/// scales the whole result (image, extend, padding) down until its longer side fits, as imgproxy's
+/// `limitScale` does, rather than failing.
 pub fn compute(
     src_width: u32,
     src_height: u32,
@@ -93,8 +94,12 @@ pub fn compute(
         return Err(PipelineError::Corrupt("image has a zero dimension".into()));
     }
     let crop = pre_crop(src_width, src_height, p);
-    let scale = calc_scale(crop.width, crop.height, p, vector);
-    let sizes = calc_sizes(crop.width, crop.height, &scale, p);
+    let mut scale = calc_scale(crop.width, crop.height, p, vector);
+    let mut sizes = calc_sizes(crop.width, crop.height, &scale, p);
+    if let Some(limited) = limit_scale(crop.width, crop.height, &scale, &sizes, p, max_result_dimension) {
+        sizes = calc_sizes(crop.width, crop.height, &limited, p);
+        scale = limited;
+    }
     let result_crop = crop_rect(
         sizes.scaled_width,
         sizes.scaled_height,
@@ -106,7 +111,7 @@ pub fn compute(
     let (out_w, out_h) = result_crop.map_or((sizes.scaled_width, sizes.scaled_height), |r| (r.width, r.height));
     let embed = canvas(out_w, out_h, &sizes, p, scale.dpr);
     let (width, height) = embed.map_or((out_w, out_h), |e| (e.width, e.height));
-    check_result(width, height, max_result_dimension)?;
+    check_result(width, height)?;
     Ok(Layout {
         crop,
         scaled_width: sizes.scaled_width,
@@ -119,10 +124,35 @@ pub fn compute(
     })
 }
 
-fn check_result(width: u32, height: u32, max_dim: u32) -> Result<(), PipelineError> {
-    if max_dim > 0 && (width > max_dim || height > max_dim) {
-        return Err(PipelineError::ResultTooBig(format!("{width}x{height} exceeds {max_dim}")));
+/// imgproxy `limitScale`: when the result (with extend, extend-to-aspect-ratio and padding) would be
+/// larger than `max_dim` on a side, every scale, dpr included, shrinks by `max_dim / longer side`,
+/// never below one pixel of the source.
+fn limit_scale(width: u32, height: u32, s: &Scale, sizes: &Sizes, p: &Processing, max_dim: u32) -> Option<Scale> {
+    if max_dim == 0 {
+        return None;
     }
+    let mut out_w = min_non_zero(sizes.scaled_width, sizes.result_crop_width);
+    let mut out_h = min_non_zero(sizes.scaled_height, sizes.result_crop_height);
+    if p.extend.enabled {
+        (out_w, out_h) = (out_w.max(sizes.target_width), out_h.max(sizes.target_height));
+    } else if p.extend_aspect_ratio.enabled {
+        (out_w, out_h) = (out_w.max(sizes.extend_ar_width), out_h.max(sizes.extend_ar_height));
+    }
+    let pad = |v: u32| clamp_u32(scale_even(i64::from(v), s.dpr) as f64);
+    out_w = out_w.saturating_add(pad(p.padding.left)).saturating_add(pad(p.padding.right));
+    out_h = out_h.saturating_add(pad(p.padding.top)).saturating_add(pad(p.padding.bottom));
+    if out_w <= max_dim && out_h <= max_dim {
+        return None;
+    }
+    let down = f64::from(max_dim) / f64::from(out_w.max(out_h));
+    Some(Scale {
+        w: (s.w * down).max(1.0 / f64::from(width.max(1))),
+        h: (s.h * down).max(1.0 / f64::from(height.max(1))),
+        dpr: s.dpr * down,
+    })
+}
+
+fn check_result(width: u32, height: u32) -> Result<(), PipelineError> {
     if u64::from(width) * u64::from(height) > MAX_RESULT_PIXELS {
         return Err(PipelineError::ResultTooBig(format!("{width}x{height}")));
     }

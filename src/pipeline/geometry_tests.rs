@@ -275,10 +275,27 @@ fn extend_and_padding_compose_one_canvas() {
 }
 
 #[test]
-fn result_dimension_limit_refuses_big_results() {
-    let p = with(sized(ResizeType::Fit, 800, 0));
-    assert!(matches!(compute(4000, 3000, &p, false, 500), Err(PipelineError::ResultTooBig(_))));
-    assert!(compute(4000, 3000, &p, false, 800).is_ok());
+fn result_dimension_limit_scales_the_result_down() {
+    // (name, processing, max_result_dimension, expected result size), as imgproxy `limitScale`.
+    let rows: Vec<(&str, Processing, u32, (u32, u32))> = vec![
+        ("fit 800 under mrd 500 shrinks to 500", with(sized(ResizeType::Fit, 800, 0)), 500, (500, 375)),
+        ("within the limit: untouched", with(sized(ResizeType::Fit, 800, 0)), 800, (800, 600)),
+        ("no resize: the source shrinks", Processing::default(), 1000, (1000, 750)),
+        ("fill keeps its aspect ratio", with(sized(ResizeType::Fill, 1000, 500)), 400, (400, 200)),
+        (
+            "padding counts and shrinks with the dpr",
+            with(|p| {
+                sized(ResizeType::Fit, 400, 0)(p);
+                p.padding = crate::plan::Padding { top: 50, right: 50, bottom: 50, left: 50 };
+            }),
+            250,
+            (250, 200),
+        ),
+    ];
+    for (name, p, mrd, want) in rows {
+        let l = compute(4000, 3000, &p, false, mrd).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((l.width, l.height), want, "{name}");
+    }
     let huge = with(|p| {
         sized(ResizeType::Fit, 100_000, 0)(p);
         p.enlarge = true;

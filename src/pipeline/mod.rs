@@ -6,27 +6,34 @@
 //! transform in `orient.rs`, applied after the resize on the small image. The pipeline never sees a
 //! URL, a header or an environment variable: everything comes from the [`Plan`].
 
+mod animated_gif;
 mod animation;
 mod badge;
 mod decode;
 mod encode;
 pub mod error;
+mod exif_out;
 mod filters;
 pub mod geometry;
+mod icc;
+mod metadata;
 mod negotiate;
 mod orient;
 mod probe;
 mod raster;
 mod refit;
 mod resize;
+mod smart;
 mod svg;
+mod trim;
+mod watermark;
 
 pub use error::PipelineError;
 pub use refit::refit;
 
 use std::time::Instant;
 
-use crate::plan::{ImageFormat, Plan, Rgb};
+use crate::plan::{GravityKind, ImageFormat, Plan, Rgb};
 
 use geometry::Layout;
 use orient::Orient;
@@ -108,17 +115,16 @@ pub fn run(plan: &Plan, input: &[u8], deadline: Instant) -> Result<Output, Pipel
     Ok(Output { bytes: ctx.bytes, format: ctx.format, width, height, source })
 }
 
-/// Animated output: an animated source, more than one frame allowed, and WebP chosen (GIF output is
-/// still the first frame only).
+/// Animated output: an animated source, more than one frame allowed, and WebP or GIF chosen.
 fn keeps_animation(ctx: &Ctx) -> bool {
     let src = &ctx.info.probe;
-    ctx.format == ImageFormat::Webp
+    matches!(ctx.format, ImageFormat::Webp | ImageFormat::Gif)
         && animation::decodable(src.format)
         && negotiate::is_animated(src, ctx.plan.limits.max_animation_frames, &ctx.plan.output)
 }
 
 /// Decodes every kept frame, runs the per-frame steps (crop/resize … flatten) on each, and writes
-/// one animated WebP.
+/// one animated WebP or GIF, playing as often as the plan says or else as the source did.
 fn run_animated(ctx: &mut Ctx, deadline: Instant) -> Result<(), PipelineError> {
     let frames = animation::decode_frames(ctx.input, &ctx.info, ctx.plan.limits.max_animation_frames)?;
     let per_frame = STEPS.iter().skip_while(|(n, _)| *n != "crop_and_resize").take_while(|(n, _)| *n != "encode");
@@ -134,7 +140,13 @@ fn run_animated(ctx: &mut Ctx, deadline: Instant) -> Result<(), PipelineError> {
         }
         out.push(animation::Frame { raster: ctx.take_raster()?, delay_ms: frame.delay_ms });
     }
-    ctx.bytes = animation::encode_webp(&out, &ctx.plan.output)?;
+    let loops = ctx.plan.output.loop_count.unwrap_or_else(|| animated_gif::source_loops(ctx.input, &ctx.info));
+    ctx.bytes = if ctx.format == ImageFormat::Gif {
+        animated_gif::encode(&out, loops)?
+    } else {
+        let rules = crate::plan::OutputRules { loop_count: Some(loops), ..ctx.plan.output.clone() };
+        animation::encode_webp(&out, &rules)?
+    };
     ctx.raster = out.pop().map(|f| f.raster);
     Ok(())
 }
@@ -149,12 +161,16 @@ pub struct Ctx<'a> {
     format: ImageFormat,
     raster: Option<Raster>,
     bytes: Vec<u8>,
+    /// The source's RGB ICC profile, if it has one.
+    icc: Option<Vec<u8>>,
 }
 
 impl<'a> Ctx<'a> {
     fn new(plan: &'a Plan, input: &'a [u8], info: SourceInfo) -> Ctx<'a> {
         let format = info.probe.format;
-        Ctx { plan, input, info, orient: Orient::IDENTITY, layout: None, format, raster: None, bytes: Vec::new() }
+        let icc = icc::embedded(input, &info).filter(|p| icc::is_rgb(p));
+        let orient = Orient::IDENTITY;
+        Ctx { plan, input, info, orient, layout: None, format, raster: None, bytes: Vec::new(), icc }
     }
 
     fn layout(&self) -> Result<Layout, PipelineError> {
@@ -174,19 +190,24 @@ fn missing(what: &str) -> PipelineError {
 /// One pipeline step.
 pub type Step = fn(&mut Ctx) -> Result<(), PipelineError>;
 
-/// The steps, in SPEC §2's processing order. Trim, watermark and colour profiles are later issues.
+/// The steps, in SPEC §2's processing order. The output format is chosen first because trimming an
+/// animation is skipped (as imgproxy) and only the format says whether the result animates.
 pub const STEPS: &[(&str, Step)] = &[
-    ("size", step_size),
     ("output_format", step_output_format),
+    ("trim", step_trim),
+    ("size", step_size),
     ("decode", step_decode),
     ("crop_and_resize", step_crop_and_resize),
+    ("colour_profile", step_colour_profile),
     ("rotate_and_flip", step_rotate_and_flip),
     ("fill_crop", step_fill_crop),
     ("filters", step_filters),
     ("badge", step_badge),
     ("extend_and_padding", step_extend_and_padding),
     ("flatten", step_flatten),
+    ("watermark", step_watermark),
     ("encode", step_encode),
+    ("metadata", step_metadata),
 ];
 
 /// Orientation (EXIF when `auto_rotate`, then `rotate`, `flip`) and the layout on the oriented size.
@@ -213,7 +234,29 @@ fn step_output_format(ctx: &mut Ctx) -> Result<(), PipelineError> {
     Ok(())
 }
 
+/// `trim`: decodes at full size (no shrink-on-load: the border is measured on real pixels), cuts the
+/// border, and from then on the trimmed image *is* the source, so the size calculation sees its size.
+fn step_trim(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let Some(t) = ctx.plan.process.trim else { return Ok(()) };
+    if keeps_animation(ctx) {
+        return Ok(());
+    }
+    let img = if ctx.info.probe.format == ImageFormat::Svg {
+        svg::rasterise(ctx.input, 1.0, ctx.plan.limits.max_src_resolution)?
+    } else {
+        decode::decode(ctx.input, &ctx.info, 1.0)?
+    };
+    let img = trim::apply(img, &t);
+    (ctx.info.probe.width, ctx.info.probe.height) = (img.width, img.height);
+    ctx.raster = Some(img);
+    Ok(())
+}
+
 fn step_decode(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    if ctx.raster.is_some() {
+        // Already decoded (and trimmed) by `step_trim`.
+        return Ok(());
+    }
     if ctx.info.probe.format == ImageFormat::Svg {
         // Rasterised at the size the resize step needs, bounded by the resolution limit.
         let layout = ctx.layout()?;
@@ -235,9 +278,39 @@ fn step_crop_and_resize(ctx: &mut Ctx) -> Result<(), PipelineError> {
     let src = ctx.info.probe;
     let img = ctx.take_raster()?;
     let stored = ctx.orient.rect_to_stored(layout.crop, src.width, src.height);
-    let region = resize::SourceBox::rescaled(stored, (src.width, src.height), (img.width, img.height));
+    let mut region = resize::SourceBox::rescaled(stored, (src.width, src.height), (img.width, img.height));
+    let p = &ctx.plan.process;
+    let smart = p.crop.and_then(|c| c.gravity).unwrap_or(p.gravity).kind == GravityKind::Smart;
+    if smart && p.crop.is_some() && (stored.width < src.width || stored.height < src.height) {
+        // `c:w:h:sm`: the window moves to the detail; placed on the decoded pixels, stored orientation.
+        let (w, h) = (region.width.round() as u32, region.height.round() as u32);
+        let (x, y) = smart::best_window(&img, w, h);
+        (region.x, region.y) = (f64::from(x), f64::from(y));
+        (region.width, region.height) =
+            (region.width.min(f64::from(img.width - x)), region.height.min(f64::from(img.height - y)));
+    }
     let (w, h) = ctx.orient.apply_size(layout.scaled_width, layout.scaled_height);
     ctx.raster = Some(resize::crop_resize(img, region, w, h)?);
+    Ok(())
+}
+
+/// The profile is kept (and embedded after encoding) when `strip_color_profile` is off and the output
+/// can carry it, as imgproxy.
+fn keeps_profile(ctx: &Ctx) -> bool {
+    !ctx.plan.process.strip_color_profile && matches!(ctx.format, ImageFormat::Jpeg | ImageFormat::Png)
+}
+
+/// Converts an ICC-tagged source to sRGB. Run on the resized image: imgproxy imports the profile
+/// before processing, and on gamma-encoded 8-bit pixels resizing first differs by rounding only, at a
+/// fraction of the cost; everything after (background, watermark) is then sRGB, as there.
+fn step_colour_profile(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    if keeps_profile(ctx) {
+        return Ok(());
+    }
+    if let Some(profile) = &ctx.icc {
+        let img = ctx.raster.take().ok_or_else(|| missing("pixels"))?;
+        ctx.raster = Some(icc::to_srgb(img, profile));
+    }
     Ok(())
 }
 
@@ -248,8 +321,11 @@ fn step_rotate_and_flip(ctx: &mut Ctx) -> Result<(), PipelineError> {
 }
 
 fn step_fill_crop(ctx: &mut Ctx) -> Result<(), PipelineError> {
-    if let Some(r) = ctx.layout()?.result_crop {
+    if let Some(mut r) = ctx.layout()?.result_crop {
         let img = ctx.take_raster()?;
+        if ctx.plan.process.gravity.kind == GravityKind::Smart {
+            (r.x, r.y) = smart::best_window(&img, r.width, r.height);
+        }
         ctx.raster = Some(img.crop(r));
     }
     Ok(())
@@ -292,6 +368,16 @@ fn step_flatten(ctx: &mut Ctx) -> Result<(), PipelineError> {
     Ok(())
 }
 
+/// `watermark`: overlays the configured image, when the request asks and one was attached.
+fn step_watermark(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let p = &ctx.plan.process;
+    let (Some(opts), Some(bytes)) = (p.watermark, p.watermark_image.as_deref()) else { return Ok(()) };
+    let dpr = ctx.layout()?.dpr_scale;
+    let img = ctx.take_raster()?;
+    ctx.raster = Some(watermark::apply(img, bytes, &opts, dpr, &ctx.plan.limits)?);
+    Ok(())
+}
+
 fn step_encode(ctx: &mut Ctx) -> Result<(), PipelineError> {
     let img = ctx.raster.as_ref().ok_or_else(|| missing("pixels"))?;
     ctx.format = negotiate::fit_to_size(ctx.format, img.width, img.height, img.alpha);
@@ -306,6 +392,24 @@ fn step_encode(ctx: &mut Ctx) -> Result<(), PipelineError> {
     Ok(())
 }
 
+/// Splices the kept profile and the kept EXIF (`strip_metadata`, `keep_copyright`) into the encoded
+/// bytes. Runs after `max_bytes` fitting, so a few hundred bytes of metadata may exceed it, as imgproxy.
+fn step_metadata(ctx: &mut Ctx) -> Result<(), PipelineError> {
+    let icc = ctx.icc.as_deref().filter(|_| keeps_profile(ctx));
+    let exif = match ctx.info.probe.format {
+        ImageFormat::Jpeg | ImageFormat::Webp => probe::exif_payload(ctx.input, &ctx.info),
+        _ => None,
+    };
+    let exif = exif_out::for_output(exif, &ctx.plan.process);
+    let bytes = std::mem::take(&mut ctx.bytes);
+    ctx.bytes = match (ctx.format, icc) {
+        (ImageFormat::Jpeg, _) if icc.is_some() || exif.is_some() => metadata::embed_jpeg(bytes, icc, exif.as_deref()),
+        (ImageFormat::Png, Some(icc)) => metadata::embed_png_icc(bytes, icc),
+        _ => bytes,
+    };
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod test_util {
     /// Reads a corpus file in place (`/work/shared/corpus`, never copied into the repository).
@@ -317,3 +421,7 @@ pub(crate) mod test_util {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "feature_tests.rs"]
+mod feature_tests;

@@ -238,10 +238,13 @@ fn is_not_modified(client: &ClientValidators, v: &Validators) -> bool {
 /// size estimated from the header is reserved from the memory budget first (waiting until the deadline
 /// at most), and held until the run ends, even if the request gives up before (issue 7).
 pub async fn process(state: &AppState, plan: &Plan, bytes: Bytes, deadline: Instant) -> Result<Output, Failure> {
-    let need = memory_budget::estimate_input(plan, &bytes);
+    let plan = match state.watermark.attach(plan, &state.sources).await {
+        Some(with_watermark) => with_watermark,
+        None => plan.clone(),
+    };
+    let need = memory_budget::estimate_input(&plan, &bytes);
     let reservation = state.memory_budget.reserve(need, deadline).await?;
     state.delivery_stats.pipeline_runs.fetch_add(1, Ordering::Relaxed);
-    let plan = plan.clone();
     tokio::task::spawn_blocking(move || {
         let _held = reservation;
         pipeline::run(&plan, &bytes, deadline)

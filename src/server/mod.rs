@@ -54,6 +54,8 @@ pub struct AppState {
     pub memory_budget: Arc<MemoryBudget>,
     /// The SPEC §7 metrics.
     pub metrics: Arc<Metrics>,
+    /// The watermark image, loaded on first use.
+    pub watermark: Arc<crate::watermark_source::WatermarkSource>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
         let fallback = Arc::new(Fallback::new(&config));
         let workers = Arc::new(workers);
         let budget = MemoryBudget::new(memory_budget::default_budget(&config.observability));
+        let watermark = Arc::new(crate::watermark_source::WatermarkSource::new(&config));
         Ok(AppState {
             config: Arc::new(config),
             sources: Arc::new(sources),
@@ -75,6 +78,7 @@ impl AppState {
             stream_pass_through: false,
             metrics: Metrics::new(workers, budget.clone()),
             memory_budget: budget,
+            watermark,
         })
     }
 }
