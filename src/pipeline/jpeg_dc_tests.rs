@@ -141,3 +141,28 @@ fn the_pipeline_decode_takes_the_dc_path_only_at_eighth_scale() {
     let quarter = crate::pipeline::decode::decode(&input, &info, 4.0).unwrap();
     assert_eq!((quarter.width, quarter.height), (1280, 720), "1/4 still decodes the AC scans");
 }
+
+#[test]
+fn damaged_streams_never_panic_and_any_rewrite_still_decodes_or_errs() {
+    let prog = progressive("photos/mate-FreshFlower.jpg");
+    let info = inspect(&prog).unwrap();
+    let mut seed = 0x9E37_79B9_u32;
+    let mut next = move || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        seed
+    };
+    let header_end = segment_body(&prog, SOS).unwrap() + 64;
+    for round in 0..300 {
+        let mut damaged = prog.clone();
+        for _ in 0..1 + round % 4 {
+            // Mostly the marker-dense head of the file, sometimes anywhere.
+            let span = if round % 3 == 0 { damaged.len() } else { header_end };
+            let at = next() as usize % span;
+            damaged[at] = (next() >> 24) as u8;
+        }
+        if let Some(dc) = dc_only_stream(&damaged) {
+            // The decoder may refuse the rewrite; the pipeline then falls back. It must not crash.
+            let _ = decode_jpeg_at(&dc, &info, 8);
+        }
+    }
+}
