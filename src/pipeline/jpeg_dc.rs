@@ -205,7 +205,7 @@ fn push_zero_ac_scans(out: &mut Vec<u8>, state: &State) {
         while left > 0 {
             let r = left.ilog2().min(14);
             let run = left.min((2 << r) - 1);
-            bits.put(r as u32, 4);
+            bits.put(r, 4);
             bits.put((run - (1 << r)) as u32, r);
             left -= run;
         }

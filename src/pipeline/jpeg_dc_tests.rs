@@ -83,9 +83,12 @@ fn progressive_streams_keep_every_dc_scan_and_replace_ac_scans_with_one_empty_sc
     assert!(dc.len() * 4 < prog.len(), "DC stream {} of {} bytes", dc.len(), prog.len());
 }
 
+/// A bit-writer case: name, `(value, bit count)` puts, expected bytes.
+type BitRow = (&'static str, &'static [(u32, u32)], &'static [u8]);
+
 #[test]
 fn bit_writer_stuffs_ff_and_pads_with_ones() {
-    let rows: [(&str, &[(u32, u32)], &[u8]); 4] = [
+    let rows: [BitRow; 4] = [
         ("nothing", &[], &[]),
         ("one bit, padded with ones", &[(0, 1)], &[0x7F]),
         ("0xFF is followed by a stuffed zero", &[(0xFF, 8)], &[0xFF, 0x00]),
