@@ -93,7 +93,9 @@ fn quantisation_tables_lose_only_their_first_ac_entry() {
     eight.extend(1..=64u8);
     let mut sixteen = vec![0, 0x83, 0x11];
     sixteen.extend((1..=128u8).rev());
-    let rows: [(&str, Vec<u8>, Vec<(usize, u8)>); 2] = [
+    // Name, DQT segment, (index, value) of the bytes that must change.
+    type DqtRow = (&'static str, Vec<u8>, Vec<(usize, u8)>);
+    let rows: [DqtRow; 2] = [
         ("8-bit table: byte 1 of the table", eight, vec![(3 + 1, 0)]),
         ("16-bit table: bytes 2 and 3", sixteen, vec![(3 + 2, 0), (3 + 3, 0)]),
     ];
