@@ -20,6 +20,8 @@ pub struct Workload {
     pub quality: u8,
     /// Gaussian blur sigma (0 = none).
     pub blur: f32,
+    /// Frames to keep (1 = first frame; more for animated output).
+    pub pages: u32,
 }
 
 /// The workloads of the foundation issue and the pipeline issue.
@@ -31,6 +33,7 @@ pub const WORKLOADS: &[Workload] = &[
         width: 800,
         quality: 80,
         blur: 0.0,
+        pages: 1,
     },
     Workload {
         name: "12MP JPEG -> 800px WebP q75",
@@ -39,6 +42,7 @@ pub const WORKLOADS: &[Workload] = &[
         width: 800,
         quality: 75,
         blur: 0.0,
+        pages: 1,
     },
     Workload {
         name: "15MP progressive JPEG -> 800px JPEG q80",
@@ -47,6 +51,7 @@ pub const WORKLOADS: &[Workload] = &[
         width: 800,
         quality: 80,
         blur: 0.0,
+        pages: 1,
     },
     Workload {
         name: "3MP PNG alpha -> 400px WebP q75",
@@ -55,6 +60,7 @@ pub const WORKLOADS: &[Workload] = &[
         width: 400,
         quality: 75,
         blur: 0.0,
+        pages: 1,
     },
     Workload {
         name: "12MP JPEG -> 800px JPEG q80 blur 5",
@@ -63,6 +69,34 @@ pub const WORKLOADS: &[Workload] = &[
         width: 800,
         quality: 80,
         blur: 5.0,
+        pages: 1,
+    },
+    Workload {
+        name: "12MP JPEG -> 800px AVIF q50",
+        file: "photos/eleph12mp.jpg",
+        format: ImageFormat::Avif,
+        width: 800,
+        quality: 50,
+        blur: 0.0,
+        pages: 1,
+    },
+    Workload {
+        name: "15MP progressive JPEG -> 400px JPEG q80 (DC-only)",
+        file: "photos/volna_prog444q85.jpg",
+        format: ImageFormat::Jpeg,
+        width: 400,
+        quality: 80,
+        blur: 0.0,
+        pages: 1,
+    },
+    Workload {
+        name: "animated GIF 42 frames -> 128px WebP q75",
+        file: "formats/iss634.gif",
+        format: ImageFormat::Webp,
+        width: 128,
+        quality: 75,
+        blur: 0.0,
+        pages: 42,
     },
 ];
 
@@ -79,7 +113,7 @@ pub fn plan(w: &Workload) -> Plan {
         source: SourceRef::Local(w.file.to_string()),
         process: Processing { width: w.width, blur: w.blur, ..Processing::default() },
         output: OutputRules { format: Some(w.format), quality: w.quality, ..OutputRules::default() },
-        limits: Limits::default(),
+        limits: Limits { max_animation_frames: w.pages, ..Limits::default() },
         response: ResponsePolicy::default(),
     }
 }

@@ -4,7 +4,8 @@ thumbnail_buffer (shrink-on-load + lanczos3) then save. Prints one JSON line for
 
 Run single-threaded with VIPS_CONCURRENCY=1. Settings mirror ours and imgproxy's: JPEG Q with 4:2:0 chroma,
 optimised Huffman tables and metadata stripped (imgproxy passes optimize_coding and strip to jpegsave),
-WebP Q with effort 4 (libwebp method 4), AVIF Q with the given effort.
+WebP Q with effort 4 (libwebp method 4), AVIF Q with the given effort (imgproxy passes 9 - IMGPROXY_AVIF_SPEED,
+so our default speed 8 is effort 1). --pages keeps that many frames of an animation (n=).
 """
 import argparse
 import json
@@ -15,7 +16,8 @@ import pyvips
 
 
 def run_once(buf, args):
-    image = pyvips.Image.thumbnail_buffer(buf, args.width, height=args.height or 10_000_000)
+    image = pyvips.Image.thumbnail_buffer(buf, args.width, height=args.height or 10_000_000,
+                                          option_string=f"n={args.pages}" if args.pages != 1 else "")
     if args.blur > 0:
         image = image.gaussblur(args.blur)
     if args.format == "jpeg":
@@ -41,6 +43,7 @@ def main():
     p.add_argument("--blur", type=float, default=0.0)
     p.add_argument("--effort", type=int, default=4)
     p.add_argument("--compression", type=int, default=6)
+    p.add_argument("--pages", type=int, default=1)
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--save", default="")
     args = p.parse_args()

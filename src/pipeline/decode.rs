@@ -47,6 +47,19 @@ fn tj_err(e: turbojpeg::Error) -> PipelineError {
 }
 
 fn decode_jpeg(input: &[u8], info: &SourceInfo, shrink_hint: f64) -> Result<Raster, PipelineError> {
+    let shrink = jpeg_shrink(shrink_hint);
+    if shrink == 8 {
+        // A 1/8 decode of a progressive file needs only its DC scans (exact; see jpeg_dc.rs). Any failure
+        // on the rewritten stream falls back to the original, so the fast path never loses an image.
+        if let Some(raster) = super::jpeg_dc::dc_only_stream(input).and_then(|dc| decode_jpeg_at(&dc, info, 8).ok()) {
+            return Ok(raster);
+        }
+    }
+    decode_jpeg_at(input, info, shrink)
+}
+
+/// Decodes a JPEG with libjpeg-turbo at DCT scale 1/`shrink`.
+pub(super) fn decode_jpeg_at(input: &[u8], info: &SourceInfo, shrink: usize) -> Result<Raster, PipelineError> {
     let mut d = Decompressor::new().map_err(tj_err)?;
     let header = d.read_header(input).map_err(tj_err)?;
     if header.width != info.probe.width as usize || header.height != info.probe.height as usize {
@@ -54,7 +67,7 @@ fn decode_jpeg(input: &[u8], info: &SourceInfo, shrink_hint: f64) -> Result<Rast
     }
     // Progressive files can carry thousands of scans to burn CPU; libjpeg-turbo's advice is to cap them.
     d.set_scan_limit(1000).map_err(tj_err)?;
-    let factor = ScalingFactor::new(1, jpeg_shrink(shrink_hint));
+    let factor = ScalingFactor::new(1, shrink);
     if !header.is_lossless {
         d.set_scaling_factor(factor).map_err(tj_err)?;
     }
