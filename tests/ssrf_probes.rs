@@ -110,9 +110,25 @@ async fn loopback_literals_in_every_spelling_are_refused_without_connecting() {
     let (app, _) = start(config(&[]), false).await;
     let (p4, p6) = (v4.addr.port(), v6.addr.port());
     let hosts4 = [
-        "127.0.0.1", "127.1", "127.0.1", "2130706433", "0x7f000001", "0x7f.0.0.1", "0x7f.1", "0177.0.0.1",
-        "0177.1", "017700000001", "0x7F.0x00.0x00.0x01", "127.000.000.001", "0.0.0.0", "0", "0x0", "[::ffff:127.0.0.1]",
-        "[::ffff:7f00:1]", "[0:0:0:0:0:ffff:127.0.0.1]", "[::ffff:0:127.0.0.1]",
+        "127.0.0.1",
+        "127.1",
+        "127.0.1",
+        "2130706433",
+        "0x7f000001",
+        "0x7f.0.0.1",
+        "0x7f.1",
+        "0177.0.0.1",
+        "0177.1",
+        "017700000001",
+        "0x7F.0x00.0x00.0x01",
+        "127.000.000.001",
+        "0.0.0.0",
+        "0",
+        "0x0",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "[0:0:0:0:0:ffff:127.0.0.1]",
+        "[::ffff:0:127.0.0.1]",
     ];
     for host in hosts4 {
         assert_refused(app, &format!("http://{host}:{p4}/a.png")).await;
@@ -130,7 +146,9 @@ async fn names_that_resolve_to_loopback_are_refused_without_connecting() {
     let v4b = CountingListener::start("127.0.0.2").await;
     let v6 = CountingListener::start("::1").await;
     let (app, _) = start(config(&[]), false).await;
-    for name in ["internal.test", "mapped.test", "both.test", "zero.test", "localhost.", "app.localhost", "INTERNAL.test"] {
+    for name in
+        ["internal.test", "mapped.test", "both.test", "zero.test", "localhost.", "app.localhost", "INTERNAL.test"]
+    {
         assert_refused(app, &format!("http://{name}:{}/a.png", v4.addr.port())).await;
     }
     assert_refused(app, &format!("http://second.test:{}/a.png", v4b.addr.port())).await;
@@ -172,20 +190,57 @@ async fn every_internal_address_class_is_refused_before_any_io() {
     let (app, sources) = start(config(&[]), false).await;
     let hosts = [
         // private, CGNAT, link-local, metadata, multicast, broadcast, reserved (IPv4)
-        "10.0.0.1", "10.255.255.255", "172.16.0.1", "172.31.255.254", "192.168.0.1", "100.64.0.1", "100.127.255.254",
-        "169.254.0.1", "169.254.169.254", "224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1",
-        "198.18.0.1", "192.0.0.170",
+        "10.0.0.1",
+        "10.255.255.255",
+        "172.16.0.1",
+        "172.31.255.254",
+        "192.168.0.1",
+        "100.64.0.1",
+        "100.127.255.254",
+        "169.254.0.1",
+        "169.254.169.254",
+        "224.0.0.1",
+        "239.255.255.250",
+        "255.255.255.255",
+        "240.0.0.1",
+        "198.18.0.1",
+        "192.0.0.170",
         // the metadata address spelled every way
-        "2852039166", "0xa9fea9fe", "0xa9.0xfe.0xa9.0xfe", "0251.0376.0251.0376", "169.254.43518", "169.16689662",
+        "2852039166",
+        "0xa9fea9fe",
+        "0xa9.0xfe.0xa9.0xfe",
+        "0251.0376.0251.0376",
+        "169.254.43518",
+        "169.16689662",
         // other classes in numeric spellings
-        "167772161", "0xa.1", "012.0.0.1", "3232235521", "0xc0a80001",
+        "167772161",
+        "0xa.1",
+        "012.0.0.1",
+        "3232235521",
+        "0xc0a80001",
         // IPv6: unique-local, metadata, link-local, site-local, multicast, documentation, Teredo
-        "[fc00::1]", "[fd00::1]", "[fd00:ec2::254]", "[fe80::1]", "[fec0::1]", "[ff02::1]", "[ff05::2]",
-        "[2001:db8::1]", "[2001::1]",
+        "[fc00::1]",
+        "[fd00::1]",
+        "[fd00:ec2::254]",
+        "[fe80::1]",
+        "[fec0::1]",
+        "[ff02::1]",
+        "[ff05::2]",
+        "[2001:db8::1]",
+        "[2001::1]",
         // IPv4-mapped, -compatible, SIIT, NAT64 and 6to4 forms of internal IPv4 addresses
-        "[::ffff:10.0.0.1]", "[::ffff:169.254.169.254]", "[::ffff:a9fe:a9fe]", "[::10.0.0.1]", "[::ffff:0:10.0.0.1]",
-        "[64:ff9b::10.0.0.1]", "[64:ff9b::a9fe:a9fe]", "[64:ff9b::7f00:1]", "[64:ff9b:1::1]", "[2002:a9fe:a9fe::1]",
-        "[2002:7f00:1::]", "[2002:c0a8:1::1]",
+        "[::ffff:10.0.0.1]",
+        "[::ffff:169.254.169.254]",
+        "[::ffff:a9fe:a9fe]",
+        "[::10.0.0.1]",
+        "[::ffff:0:10.0.0.1]",
+        "[64:ff9b::10.0.0.1]",
+        "[64:ff9b::a9fe:a9fe]",
+        "[64:ff9b::7f00:1]",
+        "[64:ff9b:1::1]",
+        "[2002:a9fe:a9fe::1]",
+        "[2002:7f00:1::]",
+        "[2002:c0a8:1::1]",
     ];
     for host in hosts {
         let source = format!("http://{host}/latest/meta-data/");
@@ -248,7 +303,11 @@ async fn redirects_from_an_allowed_origin_to_internal_targets_are_refused() {
         "http://[fd00:ec2::254]/latest/meta-data/".to_string(),
         "http://10.0.0.1/x.png".to_string(),
     ];
-    for literal in ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/latest/meta-data/", "http://10.0.0.1/x.png"] {
+    for literal in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://10.0.0.1/x.png",
+    ] {
         assert_blocked_without_io(&sources, literal);
     }
     for code in [301, 302, 303, 307, 308] {
