@@ -83,7 +83,9 @@ async fn client(app: SocketAddr, path: Arc<str>, sent: Arc<AtomicU64>, total: u6
                 // run measures little but the refusal path.
                 tokio::time::sleep(RETRY_AFTER_429).await;
             }
-            other => panic!("under overload only 200 and 429 are allowed, got {other}: {}", String::from_utf8_lossy(&body)),
+            other => {
+                panic!("under overload only 200 and 429 are allowed, got {other}: {}", String::from_utf8_lossy(&body))
+            }
         }
     }
 }
@@ -122,9 +124,8 @@ async fn overload(total: u64) {
 async fn run_clients(app: SocketAddr, path: Arc<str>, total: u64, tally: Arc<Tally>) {
     let sent = Arc::new(AtomicU64::new(0));
     let sampling = tokio::spawn(sampler(sent.clone(), total, tally.clone()));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| tokio::spawn(client(app, path.clone(), sent.clone(), total, tally.clone())))
-        .collect();
+    let clients: Vec<_> =
+        (0..CLIENTS).map(|_| tokio::spawn(client(app, path.clone(), sent.clone(), total, tally.clone()))).collect();
     for c in clients {
         c.await.expect("client task");
     }
