@@ -137,7 +137,8 @@ mod tests {
         // imgproxy_url, run 1: a collapsed `http:/` after `/plain/` is repaired before the signature
         // check, so the harness' signed-vs-unsigned invariant was wrong for it (harness fix).
         let collapsed = b"/insecure/plain/http:/in/http:///example.\0\0\0\0\0\0\0\0\0\0\0\0\0\0ws\0\0\0\0\0\0\0\0\0\0\0\0\0\0com/a.jpg";
-        let rows: &[(&str, fn(&[u8]), &[u8])] = &[
+        type Row<'a> = (&'a str, fn(&[u8]), &'a [u8]);
+        let rows: &[Row] = &[
             ("collapsed plain scheme", imgproxy_url, collapsed),
             ("signed plain url", imgproxy_url, b"/x/rs:fit:10:10/plain/http://example.com/a.png@webp"),
             ("base64 source", imgproxy_url, b"/x/w:10/aHR0cDovL2V4YW1wbGUuY29tL2EucG5n.png"),
