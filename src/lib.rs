@@ -7,6 +7,8 @@
 
 pub mod config;
 pub mod fallback;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod imgproxy;
 pub mod memory_budget;
 pub mod metrics;

@@ -411,7 +411,10 @@ fn ico(input: &[u8]) -> Result<SourceInfo, PipelineError> {
         let at = 6 + 16 * i;
         // A stored 0 means 256.
         let side = |v: u8| if v == 0 { 256 } else { u32::from(v) };
-        let (w, h) = (side(byte(input, at)?), side(byte(input, at + 1)?));
+        let listed = (side(byte(input, at)?), side(byte(input, at + 1)?));
+        // The directory's one-byte sizes can lie: the embedded image's own header is what a decoder
+        // allocates for, so a 30000² PNG inside an icon is a bomb like any other (fuzzing, issue 8).
+        let (w, h) = ico_embedded_size(input, at).unwrap_or(listed);
         if u64::from(w) * u64::from(h) > u64::from(best.0) * u64::from(best.1) {
             best = (w, h);
         }
@@ -419,6 +422,19 @@ fn ico(input: &[u8]) -> Result<SourceInfo, PipelineError> {
     let mut info = SourceInfo::new(ImageFormat::Ico, best.0, best.1);
     info.has_alpha = true;
     Ok(info)
+}
+
+/// Size from the header of the image an icon entry points at: PNG's IHDR or the BMP DIB header
+/// (whose height counts the AND mask too, so it is halved).
+fn ico_embedded_size(input: &[u8], entry: usize) -> Option<(u32, u32)> {
+    let offset = usize::try_from(le32(input, entry + 12).ok()?).ok()?;
+    let data = input.get(offset..)?;
+    if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Some((be32(data, 16).ok()?, be32(data, 20).ok()?));
+    }
+    let width = le32(data, 4).ok()? as i32;
+    let height = le32(data, 8).ok()? as i32;
+    Some((width.unsigned_abs(), height.unsigned_abs() / 2))
 }
 
 fn tiff(input: &[u8], big_endian: bool) -> Result<SourceInfo, PipelineError> {

@@ -76,6 +76,34 @@ fn huge_png_header_probes_and_is_refused_by_the_limit() {
     assert!(check_limits(&p, &unlimited).is_ok());
 }
 
+/// An icon directory entry (`w`, `h` as stored, 0 = 256) pointing at `data` right after the directory.
+fn icon_with(w: u8, h: u8, data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 1, 0, 1, 0, w, h, 0, 0, 1, 0, 32, 0];
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(&22u32.to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+/// Found by `tests/hostile_inputs.rs` (issue 8): the directory's one-byte size said 256×256 while
+/// the embedded PNG claimed 30000², so the bomb passed the limit check and was served raw.
+#[test]
+fn icon_size_comes_from_the_embedded_image_not_the_directory() {
+    let rows: &[(&str, Vec<u8>, (u32, u32))] = &[
+        ("png bomb behind a 256² entry", icon_with(0, 0, &png_header(30_000, 30_000)), (30_000, 30_000)),
+        ("png bomb behind a 1² entry", icon_with(1, 1, &png_header(40_000, 2)), (40_000, 2)),
+        ("dib height counts the mask", icon_with(16, 16, &[40, 0, 0, 0, 16, 0, 0, 0, 32, 0, 0, 0]), (16, 16)),
+        ("dib bomb", icon_with(16, 16, &[40, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0]), (65_536, 65_536)),
+        ("entry past the end keeps the directory size", icon_with(8, 4, &[]), (8, 4)),
+    ];
+    for (name, icon, want) in rows {
+        let p = probe_of(icon).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((p.width, p.height), *want, "{name}");
+    }
+    let bomb = probe_of(&rows[0].1).unwrap();
+    assert!(matches!(check_limits(&bomb, &Limits::default()), Err(PipelineError::ResolutionTooBig(_))));
+}
+
 #[test]
 fn gif_bomb_frame_outside_the_screen_counts_for_the_limit() {
     let p = probe_of(&corpus("edge/decompression_bomb.gif")).unwrap();

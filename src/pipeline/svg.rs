@@ -17,6 +17,9 @@ pub fn rasterise(input: &[u8], scale: f64, max_pixels: u64) -> Result<Raster, Pi
         },
         ..usvg::Options::default()
     };
+    if has_absurd_number(input) {
+        return Err(PipelineError::Corrupt(format!("SVG: a number of {MAX_NUMBER_DIGITS}+ digits")));
+    }
     let tree = usvg::Tree::from_data(input, &options).map_err(|e| PipelineError::Corrupt(format!("SVG: {e}")))?;
     let (w, h) = (f64::from(tree.size().width()), f64::from(tree.size().height()));
     let mut scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
@@ -30,6 +33,44 @@ pub fn rasterise(input: &[u8], scale: f64, max_pixels: u64) -> Result<Raster, Pi
     let (sx, sy) = (pw as f32 / w as f32, ph as f32 / h as f32);
     resvg::render(&tree, resvg::tiny_skia::Transform::from_scale(sx, sy), &mut pixmap.as_mut());
     Ok(Raster { width: pw, height: ph, alpha: true, data: unpremultiply(pixmap.take()) })
+}
+
+/// Numbers of this many integer digits or more (after the exponent) are refused before parsing: usvg
+/// flattens an arc into a number of curves that grows with radius ÷ tolerance, so one radius of 10^100
+/// allocates gigabytes while parsing (found by the `pipeline` fuzz target, issue 8). No real drawing
+/// needs 10^24 user units; below that an arc stays within a few thousand curves.
+const MAX_NUMBER_DIGITS: i64 = 24;
+
+/// Whether any decimal number in the document (attributes, styles, text alike) reaches
+/// [`MAX_NUMBER_DIGITS`] integer digits, leading zeros aside.
+fn has_absurd_number(input: &[u8]) -> bool {
+    let mut bytes = input.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        if !b.is_ascii_digit() {
+            continue;
+        }
+        let mut digits = i64::from(b != b'0');
+        while let Some(d) = bytes.next_if(u8::is_ascii_digit) {
+            if digits > 0 || d != b'0' {
+                digits += 1;
+            }
+        }
+        if bytes.next_if_eq(&b'.').is_some() {
+            while bytes.next_if(u8::is_ascii_digit).is_some() {}
+        }
+        if bytes.next_if(|e| e.eq_ignore_ascii_case(&b'e')).is_some() {
+            let negative = bytes.next_if(|s| *s == b'-' || *s == b'+').is_some_and(|s| s == b'-');
+            let mut exponent: i64 = 0;
+            while let Some(d) = bytes.next_if(u8::is_ascii_digit) {
+                exponent = (exponent * 10 + i64::from(d - b'0')).min(1_000_000);
+            }
+            digits += if negative { -exponent } else { exponent };
+        }
+        if digits >= MAX_NUMBER_DIGITS {
+            return true;
+        }
+    }
+    false
 }
 
 /// tiny-skia stores premultiplied RGBA; the rest of the pipeline works on straight alpha.
@@ -70,6 +111,30 @@ mod tests {
         let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="10" height="10"><image width="10" height="10" xlink:href="/etc/passwd"/><script>alert(1)</script></svg>"#;
         let r = rasterise(svg, 1.0, 0).unwrap();
         assert!(r.data.chunks_exact(4).all(|p| p[3] == 0), "nothing drawn");
+    }
+
+    /// The `pipeline` fuzz target's out-of-memory input (issue 8) was an arc radius of 62 followed by
+    /// 113 nines; usvg's arc flattening allocated 3.7 GB for it.
+    #[test]
+    fn absurd_numbers_are_refused_before_parsing() {
+        let huge_arc = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><path d="M0 0a620.64 62{} 0 0 0-14.5 2.4" stroke="red"/></svg>"#,
+            "9".repeat(113)
+        );
+        assert!(matches!(rasterise(huge_arc.as_bytes(), 1.0, 0), Err(PipelineError::Corrupt(_))));
+        let rows: &[(&str, &[u8], bool)] = &[
+            ("ordinary numbers", b"M0 0a620.64 620.64 0 0 0-14.5 2.4 1e3 0.000000000000000000000000001", false),
+            ("23 digits", b"r=12345678901234567890123", false),
+            ("24 digits", b"r=123456789012345678901234", true),
+            ("leading zeros do not count", b"000000000000000000000000000000001", false),
+            ("large exponent", b"r=6.2e30", true),
+            ("negative exponent", b"r=1e-300", false),
+            ("css units are not exponents", b"font-size:12em;width:3ex", false),
+            ("exponent overflow is capped", b"1e99999999999999999999999999999", true),
+        ];
+        for (name, text, want) in rows {
+            assert_eq!(has_absurd_number(text), *want, "{name}");
+        }
     }
 
     #[test]

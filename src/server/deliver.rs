@@ -282,13 +282,26 @@ const META_LAST_MODIFIED: &str = "last-modified";
 const META_CACHE_CONTROL: &str = "source-cache-control";
 const META_EXPIRES: &str = "source-expires";
 
+/// How long a result-cache read may take before it counts as a miss: a healthy S3 answers in tens of
+/// milliseconds, so a second means the endpoint is down or stalled.
+const CACHE_READ_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A stored result for this plan, answered as a 304 or an image; any store error is logged as a miss.
 async fn cache_lookup(state: &AppState, plan: &Plan, client: &ClientValidators) -> Option<Delivery> {
     let store = state.result_store.as_ref()?;
-    let stored = match store.get(&store.cache_key(plan)).await {
-        Ok(stored) => stored?,
-        Err(e) => {
+    // Bounded: a cache endpoint that is down or stalled (the SDK retries with backoff) must cost a
+    // request at most this, not its whole deadline (issue 8, tests/faults.rs).
+    let stored = match tokio::time::timeout(CACHE_READ_BUDGET, store.get(&store.cache_key(plan))).await {
+        Ok(Ok(stored)) => stored?,
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "result cache read failed; processing instead");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!(
+                budget_ms = CACHE_READ_BUDGET.as_millis() as u64,
+                "result cache read timed out; processing instead"
+            );
             return None;
         }
     };
@@ -334,8 +347,13 @@ async fn cache_store(state: &AppState, plan: &Plan, output: &Output, fetched: &F
         }
     }
     let bytes = Bytes::from(output.bytes.clone());
-    if let Err(e) = store.put_with_metadata(&store.cache_key(plan), bytes, output.format.mime(), meta).await {
-        tracing::warn!(error = %e, "result cache write failed");
+    let key = store.cache_key(plan);
+    let put = store.put_with_metadata(&key, bytes, output.format.mime(), meta);
+    // The write gets the download timeout: the image is ready, a stalled cache must not withhold it.
+    match tokio::time::timeout(state.config.source.download_timeout, put).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "result cache write failed"),
+        Err(_) => tracing::warn!("result cache write timed out"),
     }
 }
 
