@@ -190,13 +190,22 @@ pub fn estimate(plan: &Plan, probe: &Probe) -> u64 {
     }
 }
 
+fn over_limit(plan: &Plan, w: u32, h: u32) -> bool {
+    let max = plan.limits.max_src_resolution;
+    max > 0 && u64::from(w) * u64::from(h) > max
+}
+
 fn estimate_oriented(plan: &Plan, probe: &Probe, w: u32, h: u32) -> u64 {
     let vector = probe.format == ImageFormat::Svg && plan.process.vector_enlarge;
     let Ok(layout) = geometry::compute(w, h, &plan.process, vector, plan.limits.max_result_dimension) else {
-        return rgba(w, h);
+        // The pipeline computes the same layout before rasterising an SVG and fails there; a raster source
+        // may still be decoded first (trim), so it counts in full.
+        return if probe.format == ImageFormat::Svg { 0 } else { rgba(w, h) };
     };
     let decoded = match probe.format {
-        // SVG is rasterised straight at the scaled size.
+        // SVG is rasterised straight at the scaled size; beyond the resolution limit the rasteriser refuses
+        // it (422) before allocating, so such a run holds nothing.
+        ImageFormat::Svg if over_limit(plan, layout.scaled_width, layout.scaled_height) => return 0,
         ImageFormat::Svg => rgba(layout.scaled_width, layout.scaled_height),
         // Trim decodes at full size: the border must be found before the size is known.
         _ if plan.process.trim.is_some() => rgba(w, h),
@@ -278,6 +287,10 @@ mod tests {
         trimmed.process.trim =
             Some(crate::plan::Trim { threshold: 10.0, color: None, equal_hor: false, equal_ver: false });
         assert_eq!(estimate(&trimmed, &jpeg), 1_280_000 + 2 * 20_000, "trim decodes the JPEG at full size");
+        let mut svg = plan(0, 0, 1);
+        svg.limits.max_src_resolution = 1_000_000;
+        assert_eq!(estimate(&svg, &probe(ImageFormat::Svg, 100, 50, 1)), 3 * 20_000, "SVG at its nominal size");
+        assert_eq!(estimate(&svg, &probe(ImageFormat::Svg, 100_000, 100_000, 1)), 0, "SVG the rasteriser refuses");
         for (name, plan, probe, expected) in rows {
             assert_eq!(estimate(&plan, &probe), expected, "{name}");
         }
