@@ -42,35 +42,52 @@ pub fn rasterise(input: &[u8], scale: f64, max_pixels: u64) -> Result<Raster, Pi
 const MAX_NUMBER_DIGITS: i64 = 24;
 
 /// Whether any decimal number in the document (attributes, styles, text alike) reaches
-/// [`MAX_NUMBER_DIGITS`] integer digits, leading zeros aside.
+/// [`MAX_NUMBER_DIGITS`] integer digits, leading zeros aside. Digits glued to a word (`#f8e45c`, `id8e45`)
+/// are not numbers, and base64 payloads (`base64,` up to the closing quote) are skipped: both would read
+/// as huge exponents.
 fn has_absurd_number(input: &[u8]) -> bool {
-    let mut bytes = input.iter().copied().peekable();
-    while let Some(b) = bytes.next() {
-        if !b.is_ascii_digit() {
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if input[i..].starts_with(b"base64,") {
+            i += input[i..].iter().position(|c| matches!(c, b'"' | b'\'' | b')' | b'<')).unwrap_or(input.len() - i);
             continue;
         }
-        let mut digits = i64::from(b != b'0');
-        while let Some(d) = bytes.next_if(u8::is_ascii_digit) {
-            if digits > 0 || d != b'0' {
-                digits += 1;
-            }
+        let glued = i > 0 && input.get(i - 1).is_some_and(|p| p.is_ascii_alphanumeric() || matches!(p, b'_' | b'#'));
+        if !b.is_ascii_digit() || glued {
+            i += 1;
+            continue;
         }
-        if bytes.next_if_eq(&b'.').is_some() {
-            while bytes.next_if(u8::is_ascii_digit).is_some() {}
-        }
-        if bytes.next_if(|e| e.eq_ignore_ascii_case(&b'e')).is_some() {
-            let negative = bytes.next_if(|s| *s == b'-' || *s == b'+').is_some_and(|s| s == b'-');
-            let mut exponent: i64 = 0;
-            while let Some(d) = bytes.next_if(u8::is_ascii_digit) {
-                exponent = (exponent * 10 + i64::from(d - b'0')).min(1_000_000);
-            }
-            digits += if negative { -exponent } else { exponent };
-        }
+        let (digits, next) = number_digits(input, i);
         if digits >= MAX_NUMBER_DIGITS {
             return true;
         }
+        i = next;
     }
     false
+}
+
+/// Integer digits (leading zeros aside, exponent applied) of the number starting at `start`, and where
+/// it ends.
+fn number_digits(input: &[u8], start: usize) -> (i64, usize) {
+    let mut bytes = input.iter().copied().enumerate().skip(start).peekable();
+    let mut digits: i64 = 0;
+    while let Some((_, d)) = bytes.next_if(|(_, d)| d.is_ascii_digit()) {
+        if digits > 0 || d != b'0' {
+            digits += 1;
+        }
+    }
+    if bytes.next_if(|(_, c)| *c == b'.').is_some() {
+        while bytes.next_if(|(_, d)| d.is_ascii_digit()).is_some() {}
+    }
+    if bytes.next_if(|(_, e)| e.eq_ignore_ascii_case(&b'e')).is_some() {
+        let negative = bytes.next_if(|(_, s)| *s == b'-' || *s == b'+').is_some_and(|(_, s)| s == b'-');
+        let mut exponent: i64 = 0;
+        while let Some((_, d)) = bytes.next_if(|(_, d)| d.is_ascii_digit()) {
+            exponent = (exponent * 10 + i64::from(d - b'0')).min(1_000_000);
+        }
+        digits += if negative { -exponent } else { exponent };
+    }
+    (digits, bytes.peek().map_or(input.len(), |(at, _)| *at))
 }
 
 /// tiny-skia stores premultiplied RGBA; the rest of the pipeline works on straight alpha.
@@ -131,10 +148,23 @@ mod tests {
             ("negative exponent", b"r=1e-300", false),
             ("css units are not exponents", b"font-size:12em;width:3ex", false),
             ("exponent overflow is capped", b"1e99999999999999999999999999999", true),
+            ("hex colours are not numbers", b"style='fill:#f8e45c;stroke:#8e4512'", false),
+            ("digits glued to a word are not numbers", b"id='path8e45' class='_9e99'", false),
+            ("base64 payloads are skipped", b"href='data:image/png;base64,AA+1e99/x' r='1'", false),
+            ("numbers after a payload still count", b"href='data:;base64,AA' r='1e30'", true),
+            ("a sign before the number", b"d='M0 0 l+1e30 0'", true),
         ];
         for (name, text, want) in rows {
             assert_eq!(has_absurd_number(text), *want, "{name}");
         }
+    }
+
+    #[test]
+    fn real_drawings_are_not_mistaken_for_absurd_numbers() {
+        // Hex colours such as `#f8e45c` once read as 8 × 10^45 and refused this drawing.
+        let dune = crate::pipeline::test_util::corpus("formats/gnome-dune.svg");
+        assert!(!has_absurd_number(&dune));
+        assert!(rasterise(&dune, 0.25, 0).is_ok());
     }
 
     #[test]
