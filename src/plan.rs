@@ -469,7 +469,7 @@ pub struct OutputRules {
     pub max_bytes: u64,
     /// Progressive JPEG output.
     pub jpeg_progressive: bool,
-    /// AVIF encoder speed (0 slowest … 10 fastest).
+    /// AVIF encoder speed on rav1e's scale (0 slowest … 10 fastest); imgproxy's `IMGPROXY_AVIF_SPEED` + 1.
     pub avif_speed: u8,
     /// Write animated output when the source is animated and the format can.
     pub keep_animation: bool,
@@ -493,7 +493,7 @@ impl Default for OutputRules {
             default_quality: 80,
             max_bytes: 0,
             jpeg_progressive: false,
-            avif_speed: 8,
+            avif_speed: 9,
             keep_animation: true,
             loop_count: None,
         }

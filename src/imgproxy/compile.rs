@@ -138,7 +138,9 @@ fn output(
         default_quality: config.quality,
         max_bytes: raw.max_bytes,
         jpeg_progressive: config.jpeg_progressive,
-        avif_speed: config.avif_speed,
+        // imgproxy's speed is 0–9 (libvips effort 9 − speed; 9 fastest), rav1e's 0–10 (10 fastest): shifted by
+        // one so both scales end at the fastest. rav1e 9 matches libvips' default effort 1 in time (BENCHMARKS.md).
+        avif_speed: (config.avif_speed + 1).min(10),
         keep_animation: true,
         loop_count: None,
     }

@@ -580,7 +580,7 @@ fn config_defaults_and_url_overrides() {
     assert!(p.response.attachment);
     assert_eq!(p.output.skip_processing, vec![ImageFormat::Gif]);
     assert_eq!((p.output.quality_for(ImageFormat::Jpeg), p.output.quality_for(ImageFormat::Png)), (60, 75));
-    assert_eq!((p.output.jpeg_progressive, p.output.avif_speed), (true, 5));
+    assert_eq!((p.output.jpeg_progressive, p.output.avif_speed), (true, 6));
     assert_eq!(p.output.preferred_formats, vec![ImageFormat::Webp, ImageFormat::Png]);
     let limits = (p.limits.max_src_resolution, p.limits.max_src_file_size, p.limits.max_animation_frames);
     assert_eq!(limits, (10_000_000, 1000, 5));

@@ -250,3 +250,25 @@ fn hot_path_12mp_jpeg_to_800px() {
     }
     println!("12 MP JPEG -> 800 px JPEG q80: {:?} per image", start.elapsed() / n);
 }
+
+/// AVIF encoder speed against size, not a check: `cargo test --release --lib avif_speed_probe -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore = "timing only"]
+fn avif_speed_probe() {
+    let input = corpus("photos/eleph12mp.jpg");
+    for speed in [8u8, 9, 10] {
+        let output =
+            OutputRules { format: Some(ImageFormat::Avif), quality: 50, avif_speed: speed, ..OutputRules::default() };
+        let p = plan(sized(ResizeType::Fit, 800, 0), output);
+        let _ = run(&p, &input, later());
+        let start = Instant::now();
+        let out = run(&p, &input, later()).unwrap();
+        let took = start.elapsed().as_secs_f64() * 3.0;
+        for _ in 0..2 {
+            run(&p, &input, later()).unwrap();
+        }
+        let avg = (start.elapsed().as_secs_f64()) / 3.0;
+        println!("speed {speed}: {:.1} ms avg of 3, {} bytes ({took:.3})", avg * 1000.0, out.bytes.len());
+    }
+}
