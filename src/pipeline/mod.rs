@@ -414,9 +414,15 @@ fn step_metadata(ctx: &mut Ctx) -> Result<(), PipelineError> {
 
 #[cfg(test)]
 pub(crate) mod test_util {
-    /// Reads a corpus file in place (`/work/shared/corpus`, never copied into the repository).
+    /// Reads a corpus file in place (`$CORPUS_DIR`, else `../shared/corpus` beside the checkout; never copied
+    /// into the repository). Looked up when the test runs, not compiled in, so a build cache reused from a
+    /// checkout at another path still finds the corpus.
     pub(crate) fn corpus(path: &str) -> Vec<u8> {
-        let full = format!("{}/../shared/corpus/{path}", env!("CARGO_MANIFEST_DIR"));
+        let dir = std::env::var("CORPUS_DIR").unwrap_or_else(|_| {
+            let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+            format!("{root}/../shared/corpus")
+        });
+        let full = format!("{dir}/{path}");
         std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
     }
 }

@@ -205,8 +205,7 @@ mod tests {
 
     #[test]
     fn broken_exif_reads_as_upright() {
-        let input = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/edge/broken_exif_dpi.jpg"))
-            .expect("corpus file");
+        let input = crate::pipeline::test_util::corpus("edge/broken_exif_dpi.jpg");
         let info = crate::pipeline::probe::inspect(&input).expect("probe");
         assert_eq!(exif_orientation(&input, &info), 1);
     }
@@ -214,13 +213,11 @@ mod tests {
     #[test]
     fn corpus_orientation_tags_are_read() {
         for n in 2..=8 {
-            let path = format!("{}/../shared/corpus/formats/hopper_orientation_{n}.jpg", env!("CARGO_MANIFEST_DIR"));
-            let input = std::fs::read(path).expect("corpus file");
+            let input = crate::pipeline::test_util::corpus(&format!("formats/hopper_orientation_{n}.jpg"));
             let info = crate::pipeline::probe::inspect(&input).expect("probe");
             assert_eq!(exif_orientation(&input, &info), n);
         }
-        let path = format!("{}/../shared/corpus/formats/hopper_orientation_6.webp", env!("CARGO_MANIFEST_DIR"));
-        let input = std::fs::read(path).expect("corpus file");
+        let input = crate::pipeline::test_util::corpus("formats/hopper_orientation_6.webp");
         let info = crate::pipeline::probe::inspect(&input).expect("probe");
         assert_eq!(exif_orientation(&input, &info), 6);
     }

@@ -2,12 +2,8 @@
 //! the header alone proves it.
 
 use super::*;
+use crate::pipeline::test_util::corpus;
 use crate::plan::{Limits, OutputRules};
-
-fn corpus(path: &str) -> Vec<u8> {
-    let full = format!("{}/../shared/corpus/{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
 
 fn plan(output: OutputRules, limits: Limits) -> Plan {
     let url = Url::parse("http://127.0.0.1/a").unwrap_or_else(|e| panic!("{e}"));
