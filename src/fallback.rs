@@ -6,28 +6,17 @@
 //! decides when to use it and runs the ordinary pipeline on it. A fallback that cannot be loaded is
 //! logged once and the original error is served instead.
 
-use std::path::PathBuf;
-
 use axum::http::StatusCode;
 use bytes::Bytes;
-use tokio::sync::OnceCell;
 
 use crate::config::Config;
-use crate::plan::{CacheRule, ResponsePolicy, SourceRef};
+use crate::configured_image::ConfiguredImage;
+use crate::plan::{CacheRule, ResponsePolicy};
 use crate::source::Sources;
-
-/// Where the fallback bytes come from, in imgproxy's order of precedence.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Origin {
-    Data(Bytes),
-    Path(PathBuf),
-    Url(String),
-}
 
 /// The configured fallback image, if any.
 pub struct Fallback {
-    origin: Option<Origin>,
-    loaded: OnceCell<Option<Bytes>>,
+    image: ConfiguredImage,
     http_code: u16,
     ttl: u32,
 }
@@ -35,16 +24,11 @@ pub struct Fallback {
 impl Fallback {
     /// Reads the settings; nothing is loaded until first needed.
     pub fn new(config: &Config) -> Fallback {
-        let source = &config.source;
-        let origin = match (&source.fallback_image_data, &source.fallback_image_path, &source.fallback_image_url) {
-            (Some(data), _, _) => Some(Origin::Data(Bytes::from(data.clone()))),
-            (None, Some(path), _) => Some(Origin::Path(path.clone())),
-            (None, None, Some(url)) => Some(Origin::Url(url.clone())),
-            (None, None, None) => None,
-        };
+        let s = &config.source;
+        let (data, path, url) = (&s.fallback_image_data, &s.fallback_image_path, &s.fallback_image_url);
+        let without = "source errors are served as they are";
         Fallback {
-            origin,
-            loaded: OnceCell::new(),
+            image: ConfiguredImage::new(data.as_ref(), path.as_ref(), url.as_ref(), "fallback image", without),
             http_code: config.imgproxy.fallback_image_http_code,
             ttl: config.imgproxy.fallback_image_ttl,
         }
@@ -52,14 +36,13 @@ impl Fallback {
 
     /// Whether a fallback image is configured at all.
     pub fn is_configured(&self) -> bool {
-        self.origin.is_some()
+        self.image.is_configured()
     }
 
     /// The fallback bytes, loaded on first use and kept (a URL is fetched once, through the same
     /// guarded source fetchers as any request). `None` when none is configured or it could not be loaded.
     pub async fn bytes(&self, sources: &Sources) -> Option<Bytes> {
-        let origin = self.origin.as_ref()?;
-        self.loaded.get_or_init(|| load(origin, sources)).await.clone()
+        self.image.bytes(sources).await
     }
 
     /// `IMGPROXY_FALLBACK_IMAGE_HTTP_CODE`; 0 keeps the status the failure would have had.
@@ -81,27 +64,10 @@ impl Fallback {
     }
 }
 
-async fn load(origin: &Origin, sources: &Sources) -> Option<Bytes> {
-    let loaded = match origin {
-        Origin::Data(bytes) => Ok(bytes.clone()),
-        Origin::Path(path) => tokio::fs::read(path).await.map(Bytes::from).map_err(|e| e.to_string()),
-        Origin::Url(url) => match url::Url::parse(url) {
-            Ok(url) => sources.fetch(&SourceRef::Http(url), 0).await.map(|f| f.bytes).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        },
-    };
-    match loaded {
-        Ok(bytes) => Some(bytes),
-        Err(cause) => {
-            tracing::error!(%cause, "can't load the fallback image; source errors are served as they are");
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::configured_image::Origin;
 
     fn config(vars: &[(&str, &str)]) -> Config {
         Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap_or_else(|e| panic!("{e}"))
@@ -128,7 +94,7 @@ mod tests {
             ),
         ];
         for (name, vars, want) in rows {
-            assert_eq!(Fallback::new(&config(&vars)).origin, want, "{name}");
+            assert_eq!(Fallback::new(&config(&vars)).image.origin(), want.as_ref(), "{name}");
         }
     }
 

@@ -6,6 +6,7 @@
 //! → `response`.
 
 pub mod config;
+pub mod configured_image;
 pub mod fallback;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -400,7 +400,7 @@ pub struct Processing {
     pub vector_enlarge: bool,
     /// The configured watermark image (`IMGPROXY_WATERMARK_DATA/PATH/URL`), encoded; attached by the
     /// request flow when `watermark` asks for it. `None`: nothing to overlay, as imgproxy without one.
-    pub watermark_image: Option<std::sync::Arc<Vec<u8>>>,
+    pub watermark_image: Option<bytes::Bytes>,
 }
 
 impl Default for Processing {

@@ -1,45 +1,28 @@
 //! The configured watermark image (`IMGPROXY_WATERMARK_DATA` base64, `_PATH`, `_URL`, in imgproxy's
 //! order of precedence), loaded lazily on first use and kept for the life of the process.
 //!
-//! Lazily, not at start-up, so a slow or failing watermark URL never delays or breaks start-up (and a
-//! Lambda cold start pays nothing until a request asks for `wm`); a URL is fetched once through the
-//! same guarded source fetchers as any request (allowed sources, SSRF checks, size limit). A watermark
-//! that cannot be loaded is logged and requests are served without it, as imgproxy does with no
-//! watermark configured. The pipeline sees only the bytes, attached to the plan by the request flow.
-
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use tokio::sync::OnceCell;
+//! Loading is `configured_image.rs` (shared with the fallback image); a Lambda cold start pays nothing until
+//! a request asks for `wm`. A watermark that cannot be loaded is logged and requests are served without it,
+//! as imgproxy does with no watermark configured. The pipeline sees only the bytes, attached to the plan by the request flow.
 
 use crate::config::Config;
-use crate::plan::{Plan, SourceRef};
+use crate::configured_image::ConfiguredImage;
+use crate::plan::Plan;
 use crate::source::Sources;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Origin {
-    Data(Arc<Vec<u8>>),
-    Path(PathBuf),
-    Url(String),
-}
 
 /// The configured watermark, if any.
 pub struct WatermarkSource {
-    origin: Option<Origin>,
-    loaded: OnceCell<Option<Arc<Vec<u8>>>>,
+    image: ConfiguredImage,
 }
 
 impl WatermarkSource {
     /// Reads the settings; nothing is loaded until first needed.
     pub fn new(config: &Config) -> WatermarkSource {
         let s = &config.source;
-        let origin = match (&s.watermark_data, &s.watermark_path, &s.watermark_url) {
-            (Some(data), _, _) => Some(Origin::Data(Arc::new(data.clone()))),
-            (None, Some(path), _) => Some(Origin::Path(path.clone())),
-            (None, None, Some(url)) => Some(Origin::Url(url.clone())),
-            (None, None, None) => None,
-        };
-        WatermarkSource { origin, loaded: OnceCell::new() }
+        let (data, path, url) = (&s.watermark_data, &s.watermark_path, &s.watermark_url);
+        let image =
+            ConfiguredImage::new(data.as_ref(), path.as_ref(), url.as_ref(), "watermark image", "serving without it");
+        WatermarkSource { image }
     }
 
     /// `plan` with the watermark bytes attached when it asks for a watermark and one is configured.
@@ -47,40 +30,19 @@ impl WatermarkSource {
         if plan.process.watermark.is_none() || plan.process.watermark_image.is_some() {
             return None;
         }
-        let origin = self.origin.as_ref()?;
-        let bytes = self.loaded.get_or_init(|| load(origin, sources)).await.clone()?;
+        let bytes = self.image.bytes(sources).await?;
         let mut plan = plan.clone();
         plan.process.watermark_image = Some(bytes);
         Some(plan)
     }
 }
 
-async fn load(origin: &Origin, sources: &Sources) -> Option<Arc<Vec<u8>>> {
-    let loaded = match origin {
-        Origin::Data(bytes) => Ok(bytes.clone()),
-        Origin::Path(path) => tokio::fs::read(path).await.map(Arc::new).map_err(|e| e.to_string()),
-        Origin::Url(url) => match url::Url::parse(url) {
-            Ok(url) => sources
-                .fetch(&SourceRef::Http(url), 0)
-                .await
-                .map(|f| Arc::new(f.bytes.to_vec()))
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        },
-    };
-    match loaded {
-        Ok(bytes) => Some(bytes),
-        Err(cause) => {
-            tracing::error!(%cause, "can't load the watermark image; serving without it");
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Watermark, WatermarkPosition};
+    use crate::configured_image::Origin;
+    use crate::plan::{SourceRef, Watermark, WatermarkPosition};
+    use bytes::Bytes;
 
     fn config(vars: &[(&str, &str)]) -> Config {
         Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap_or_else(|e| panic!("{e}"))
@@ -103,11 +65,11 @@ mod tests {
             (
                 "data beats path",
                 vec![("IMGPROXY_WATERMARK_PATH", "/w.png"), ("IMGPROXY_WATERMARK_DATA", "aGk=")],
-                Some(Origin::Data(Arc::new(b"hi".to_vec()))),
+                Some(Origin::Data(Bytes::from_static(b"hi"))),
             ),
         ];
         for (name, vars, want) in rows {
-            assert_eq!(WatermarkSource::new(&config(&vars)).origin, want, "{name}");
+            assert_eq!(WatermarkSource::new(&config(&vars)).image.origin(), want.as_ref(), "{name}");
         }
     }
 
@@ -126,7 +88,7 @@ mod tests {
         assert!(wm.attach(&plan, &sources).await.is_none(), "not asked");
         plan.process.watermark = Some(Watermark { opacity: 1.0, position: WatermarkPosition::Replicate, scale: 0.0 });
         let attached = wm.attach(&plan, &sources).await.unwrap();
-        assert_eq!(attached.process.watermark_image.as_deref().map(Vec::as_slice), Some(b"hi".as_slice()));
+        assert_eq!(attached.process.watermark_image.as_deref(), Some(b"hi".as_slice()));
         let none = WatermarkSource::new(&config(&[]));
         assert!(none.attach(&plan, &sources).await.is_none(), "asked but not configured");
     }

@@ -219,7 +219,7 @@ fn watermark_is_overlaid_only_when_attached() {
     let source = png_of(&image::RgbaImage::from_pixel(200, 100, image::Rgba([0, 0, 255, 255])));
     let se = Gravity { kind: GravityKind::SouthEast, x: 0.0, y: 0.0 };
     let wm = Some(Watermark { opacity: 1.0, position: WatermarkPosition::Gravity(se), scale: 0.0 });
-    let image = Some(std::sync::Arc::new(mark));
+    let image = Some(bytes::Bytes::from(mark));
     let rows: &[(&str, Processing, bool)] = &[
         (
             "attached and asked: the corner is red",
