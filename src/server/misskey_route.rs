@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Response};
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
 
 use crate::misskey::{self, media, MisskeyError, MisskeyRequest, Mode};
 use crate::pipeline::{self, Output, PipelineError};
@@ -202,38 +201,15 @@ async fn stream_media(
         content_range: opened.content_range.clone(),
         accept_ranges: opened.accept_ranges.clone(),
     };
-    let body = capped_stream(prefix, opened, max);
+    let body = opened.into_capped_stream(prefix, max);
     Ok(Served::Stream(stream_head, Body::from_stream(body)))
-}
-
-/// The prefix, then the rest of the body; an error ends the stream once `max` bytes have passed.
-fn capped_stream(
-    prefix: Bytes,
-    opened: Opened,
-    max: u64,
-) -> impl futures_util::Stream<Item = Result<Bytes, SourceError>> + Send {
-    let first = futures_util::stream::iter((!prefix.is_empty()).then_some(Ok(prefix)));
-    let mut seen = 0u64;
-    first.chain(opened.into_stream()).map(move |chunk| {
-        let chunk = chunk?;
-        seen = seen.saturating_add(chunk.len() as u64);
-        if max > 0 && seen > max {
-            return Err(SourceError::TooLarge { limit: max });
-        }
-        Ok(chunk)
-    })
 }
 
 /// Reads until `want` bytes (or the end), within `timeout` and `max`.
 async fn read_prefix(opened: &mut Opened, want: usize, max: u64, timeout: Duration) -> Result<Bytes, Failure> {
     let read = async {
         let mut head = BytesMut::new();
-        while head.len() < want {
-            match opened.chunk().await? {
-                Some(chunk) => push_capped(&mut head, &chunk, max)?,
-                None => break,
-            }
-        }
+        while head.len() < want && opened.read_more(&mut head, max).await? {}
         Ok::<_, SourceError>(head.freeze())
     };
     Ok(tokio::time::timeout(timeout, read).await.unwrap_or(Err(SourceError::Timeout))?)
@@ -241,24 +217,9 @@ async fn read_prefix(opened: &mut Opened, want: usize, max: u64, timeout: Durati
 
 /// Reads the rest of an image body after `head`, within `timeout` and `max` (counted as received: the
 /// client never asks for or undoes a compression, so these are the bytes the pipeline will see).
-async fn read_rest(mut opened: Opened, head: Bytes, max: u64, timeout: Duration) -> Result<Bytes, Failure> {
-    let read = async {
-        let mut body = BytesMut::from(head.as_ref());
-        while let Some(chunk) = opened.chunk().await? {
-            push_capped(&mut body, &chunk, max)?;
-        }
-        Ok::<_, SourceError>(body.freeze())
-    };
-    Ok(tokio::time::timeout(timeout, read).await.unwrap_or(Err(SourceError::Timeout))?)
-}
-
-fn push_capped(body: &mut BytesMut, chunk: &[u8], max: u64) -> Result<(), SourceError> {
-    let total = (body.len() as u64).saturating_add(chunk.len() as u64);
-    if max > 0 && total > max {
-        return Err(SourceError::TooLarge { limit: max });
-    }
-    body.extend_from_slice(chunk);
-    Ok(())
+async fn read_rest(opened: Opened, head: Bytes, max: u64, timeout: Duration) -> Result<Bytes, Failure> {
+    let read = opened.read_rest(head, max);
+    Ok(tokio::time::timeout(timeout, read).await.unwrap_or(Err(SourceError::Timeout))?.bytes)
 }
 
 /// Attaches the access-log facts (SPEC §7) for `observe::layer`: the source host, never the query string

@@ -15,7 +15,6 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{header, HeaderName, HeaderValue, Response};
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
 use url::Url;
 
 use crate::pipeline::{self, Output, Probe};
@@ -117,62 +116,20 @@ pub async fn continue_opened(
     let read = read_head(&mut opened, head, max);
     let head = tokio::time::timeout(timeout, read).await.unwrap_or(Err(SourceError::Timeout))?;
     let Some(probe) = decide(plan, &head)? else {
-        let rest = tokio::time::timeout(timeout, read_rest(opened, head, max));
+        let rest = tokio::time::timeout(timeout, opened.read_rest(head, max));
         let bytes = rest.await.unwrap_or(Err(SourceError::Timeout))?;
         return Ok(Opening::Buffered(bytes));
     };
     let (meta, content_length) = (opened.meta.clone(), opened.content_length);
-    let body = Body::from_stream(capped(head, opened, max));
+    let body = Body::from_stream(opened.into_capped_stream(head, max));
     Ok(Opening::Stream(Box::new(Streamed { probe, meta, content_length, body })))
 }
 
 /// Reads until the header probes (or [`PROBE_LEN`], or the end), so small headers cost one chunk.
 async fn read_head(opened: &mut Opened, head: Bytes, max: u64) -> Result<Bytes, SourceError> {
     let mut head = BytesMut::from(head.as_ref());
-    while head.len() < PROBE_LEN && complete_probe(&head).is_none() {
-        match opened.chunk().await? {
-            Some(chunk) => push_capped(&mut head, &chunk, max)?,
-            None => break,
-        }
-    }
+    while head.len() < PROBE_LEN && complete_probe(&head).is_none() && opened.read_more(&mut head, max).await? {}
     Ok(head.freeze())
-}
-
-/// The whole source after `head`, with the upstream headers.
-async fn read_rest(mut opened: Opened, head: Bytes, max: u64) -> Result<Fetched, SourceError> {
-    let mut body = BytesMut::from(head.as_ref());
-    while let Some(chunk) = opened.chunk().await? {
-        push_capped(&mut body, &chunk, max)?;
-    }
-    Ok(Fetched { bytes: body.freeze(), ..opened.meta })
-}
-
-fn push_capped(body: &mut BytesMut, chunk: &[u8], max: u64) -> Result<(), SourceError> {
-    let total = (body.len() as u64).saturating_add(chunk.len() as u64);
-    if max > 0 && total > max {
-        return Err(SourceError::TooLarge { limit: max });
-    }
-    body.extend_from_slice(chunk);
-    Ok(())
-}
-
-/// `head`, then the rest as it arrives; past `max` bytes (0 = no limit) the stream ends in an error,
-/// which aborts the response rather than truncating it silently.
-fn capped(
-    head: Bytes,
-    opened: Opened,
-    max: u64,
-) -> impl futures_util::Stream<Item = Result<Bytes, SourceError>> + Send {
-    let mut seen = 0u64;
-    let first = futures_util::stream::iter((!head.is_empty()).then_some(Ok(head)));
-    first.chain(opened.into_stream()).map(move |chunk| {
-        let chunk = chunk?;
-        seen = seen.saturating_add(chunk.len() as u64);
-        if max > 0 && seen > max {
-            return Err(SourceError::TooLarge { limit: max });
-        }
-        Ok(chunk)
-    })
 }
 
 /// Renders a streamed source with the headers a buffered pass-through would get (type, caching,

@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::redirect::{Attempt, Policy};
@@ -124,6 +124,41 @@ impl Opened {
         self.response.chunk().await.map_err(map_error)
     }
 
+    /// Appends the next piece of the body to `buf`, refusing to go past `max` bytes in all (0 = no
+    /// limit); `false` at the end of the body.
+    pub async fn read_more(&mut self, buf: &mut BytesMut, max: u64) -> Result<bool, SourceError> {
+        let Some(chunk) = self.chunk().await? else { return Ok(false) };
+        push_capped(buf, &chunk, max)?;
+        Ok(true)
+    }
+
+    /// `head` (already read) and the rest of the body, at most `max` bytes in all, with the upstream headers.
+    pub async fn read_rest(mut self, head: Bytes, max: u64) -> Result<Fetched, SourceError> {
+        let mut body = BytesMut::from(head.as_ref());
+        while self.read_more(&mut body, max).await? {}
+        Ok(Fetched { bytes: body.freeze(), ..self.meta })
+    }
+
+    /// `head`, then the rest as it arrives; past `max` bytes (0 = no limit) the stream ends in an error,
+    /// which aborts a response rather than truncating it silently.
+    pub fn into_capped_stream(
+        self,
+        head: Bytes,
+        max: u64,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, SourceError>> + Send {
+        use futures_util::StreamExt;
+        let mut seen = 0u64;
+        let first = futures_util::stream::iter((!head.is_empty()).then_some(Ok(head)));
+        first.chain(self.into_stream()).map(move |chunk| {
+            let chunk = chunk?;
+            seen = seen.saturating_add(chunk.len() as u64);
+            if max > 0 && seen > max {
+                return Err(SourceError::TooLarge { limit: max });
+            }
+            Ok(chunk)
+        })
+    }
+
     /// The rest of the body as a stream, for responses that are passed through unbuffered.
     pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<bytes::Bytes, SourceError>> + Send {
         futures_util::stream::unfold(self.response, |mut response| async move {
@@ -192,13 +227,19 @@ async fn read_capped(
     let capacity = usize::try_from(announced.unwrap_or(0).min(ceiling)).unwrap_or(0);
     let mut body = BytesMut::with_capacity(capacity);
     while let Some(chunk) = response.chunk().await.map_err(map_error)? {
-        let total = (body.len() as u64).saturating_add(chunk.len() as u64);
-        if max_bytes > 0 && total > max_bytes {
-            return Err(SourceError::TooLarge { limit: max_bytes });
-        }
-        body.extend_from_slice(&chunk);
+        push_capped(&mut body, &chunk, max_bytes)?;
     }
     Ok(body)
+}
+
+/// Appends `chunk` unless the body would then exceed `max` bytes (0 = no limit).
+fn push_capped(body: &mut BytesMut, chunk: &[u8], max: u64) -> Result<(), SourceError> {
+    let total = (body.len() as u64).saturating_add(chunk.len() as u64);
+    if max > 0 && total > max {
+        return Err(SourceError::TooLarge { limit: max });
+    }
+    body.extend_from_slice(chunk);
+    Ok(())
 }
 
 /// Copies the caching and naming headers the response layer may pass on.
