@@ -79,3 +79,39 @@ impl ConfiguredImage {
         loaded.map_err(|cause| tracing::error!(%cause, "can't load the {}; {}", self.what, self.without)).ok()
     }
 }
+
+/// What the callers' tests share: a configuration from variable pairs, and imgproxy's precedence rows for
+/// a `{prefix}_DATA` / `_PATH` / `_URL` family, so each caller checks its own variable names map onto it.
+#[cfg(test)]
+pub(crate) mod test_rows {
+    use super::Origin;
+    use crate::config::Config;
+    use bytes::Bytes;
+
+    /// A configuration from `(name, value)` pairs.
+    pub(crate) fn config(vars: &[(String, String)]) -> Config {
+        Config::from_vars(vars.iter().cloned()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A row: its name, the variables set, the origin expected.
+    pub(crate) type Row = (&'static str, Vec<(String, String)>, Option<Origin>);
+
+    /// Data beats path beats URL.
+    pub(crate) fn precedence(prefix: &str) -> Vec<Row> {
+        let var = |suffix: &str, value: &str| (format!("{prefix}_{suffix}"), value.to_string());
+        vec![
+            ("nothing", vec![], None),
+            ("url only", vec![var("URL", "http://x/y.png")], Some(Origin::Url("http://x/y.png".into()))),
+            (
+                "path beats url",
+                vec![var("URL", "http://x/y.png"), var("PATH", "/f.png")],
+                Some(Origin::Path("/f.png".into())),
+            ),
+            (
+                "data beats path",
+                vec![var("PATH", "/f.png"), var("DATA", "aGk=")],
+                Some(Origin::Data(Bytes::from_static(b"hi"))),
+            ),
+        ]
+    }
+}

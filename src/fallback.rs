@@ -67,34 +67,16 @@ impl Fallback {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::configured_image::Origin;
+    use crate::configured_image::test_rows;
 
     fn config(vars: &[(&str, &str)]) -> Config {
-        Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap_or_else(|e| panic!("{e}"))
+        test_rows::config(&vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())
     }
 
     #[test]
     fn origin_precedence_is_data_then_path_then_url() {
-        let rows = [
-            ("nothing", vec![], None),
-            (
-                "url only",
-                vec![("IMGPROXY_FALLBACK_IMAGE_URL", "http://x/y.png")],
-                Some(Origin::Url("http://x/y.png".into())),
-            ),
-            (
-                "path beats url",
-                vec![("IMGPROXY_FALLBACK_IMAGE_URL", "http://x/y.png"), ("IMGPROXY_FALLBACK_IMAGE_PATH", "/f.png")],
-                Some(Origin::Path("/f.png".into())),
-            ),
-            (
-                "data beats path",
-                vec![("IMGPROXY_FALLBACK_IMAGE_PATH", "/f.png"), ("IMGPROXY_FALLBACK_IMAGE_DATA", "aGk=")],
-                Some(Origin::Data(Bytes::from_static(b"hi"))),
-            ),
-        ];
-        for (name, vars, want) in rows {
-            assert_eq!(Fallback::new(&config(&vars)).image.origin(), want.as_ref(), "{name}");
+        for (name, vars, want) in test_rows::precedence("IMGPROXY_FALLBACK_IMAGE") {
+            assert_eq!(Fallback::new(&test_rows::config(&vars)).image.origin(), want.as_ref(), "{name}");
         }
     }
 

@@ -40,36 +40,17 @@ impl WatermarkSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::configured_image::Origin;
+    use crate::configured_image::test_rows;
     use crate::plan::{SourceRef, Watermark, WatermarkPosition};
-    use bytes::Bytes;
 
     fn config(vars: &[(&str, &str)]) -> Config {
-        Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap_or_else(|e| panic!("{e}"))
+        test_rows::config(&vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())
     }
 
     #[test]
     fn origin_precedence_is_data_then_path_then_url() {
-        let rows = [
-            ("nothing", vec![], None),
-            (
-                "url only",
-                vec![("IMGPROXY_WATERMARK_URL", "http://x/w.png")],
-                Some(Origin::Url("http://x/w.png".into())),
-            ),
-            (
-                "path beats url",
-                vec![("IMGPROXY_WATERMARK_URL", "http://x/w.png"), ("IMGPROXY_WATERMARK_PATH", "/w.png")],
-                Some(Origin::Path("/w.png".into())),
-            ),
-            (
-                "data beats path",
-                vec![("IMGPROXY_WATERMARK_PATH", "/w.png"), ("IMGPROXY_WATERMARK_DATA", "aGk=")],
-                Some(Origin::Data(Bytes::from_static(b"hi"))),
-            ),
-        ];
-        for (name, vars, want) in rows {
-            assert_eq!(WatermarkSource::new(&config(&vars)).image.origin(), want.as_ref(), "{name}");
+        for (name, vars, want) in test_rows::precedence("IMGPROXY_WATERMARK") {
+            assert_eq!(WatermarkSource::new(&test_rows::config(&vars)).image.origin(), want.as_ref(), "{name}");
         }
     }
 
