@@ -2,33 +2,11 @@
 //! watermark): generated images in, bytes out, checked with the `image`/`gif` crates as independent
 //! decoders.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::test_util::{decoded, plan, png_of, run_ok};
 use super::*;
-use crate::plan::{
-    Crop, Gravity, GravityKind, Limits, OutputRules, Processing, ResizeType, ResponsePolicy, SourceRef, Trim,
-};
-
-fn plan(process: Processing, output: OutputRules) -> Plan {
-    let source = SourceRef::Local("/test".into());
-    Plan { source, process, output, limits: Limits::default(), response: ResponsePolicy::default() }
-}
-
-fn run_ok(p: &Plan, input: &[u8]) -> Output {
-    run(p, input, Instant::now() + Duration::from_secs(60)).unwrap_or_else(|e| panic!("run failed: {e}"))
-}
-
-fn decoded(out: &Output) -> image::RgbaImage {
-    let img = image::load_from_memory(&out.bytes).expect("result decodes");
-    assert_eq!((img.width(), img.height()), (out.width, out.height), "reported size is the real size");
-    img.into_rgba8()
-}
-
-fn png_of(img: &image::RgbaImage) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
-    out.into_inner()
-}
+use crate::plan::{Crop, Gravity, GravityKind, OutputRules, Processing, ResizeType, Trim};
 
 /// 100×80 white with a red 60×40 block at (10, 30): borders left 10, right 30, top 30, bottom 10.
 fn bordered() -> Vec<u8> {

@@ -425,6 +425,40 @@ pub(crate) mod test_util {
         let full = format!("{dir}/{path}");
         std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
     }
+
+    use super::{run, Output, Plan};
+    use crate::plan::{Limits, OutputRules, Processing, ResponsePolicy, SourceRef};
+    use std::time::{Duration, Instant};
+
+    /// A plan for a local test source with default limits and response policy.
+    pub(crate) fn plan(process: Processing, output: OutputRules) -> Plan {
+        let source = SourceRef::Local("/test".into());
+        Plan { source, process, output, limits: Limits::default(), response: ResponsePolicy::default() }
+    }
+
+    /// A deadline no test reaches.
+    pub(crate) fn later() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    /// Runs the pipeline, failing the test on an error.
+    pub(crate) fn run_ok(p: &Plan, input: &[u8]) -> Output {
+        run(p, input, later()).unwrap_or_else(|e| panic!("run failed: {e}"))
+    }
+
+    /// Decodes a result with the `image` crate, checking the reported size is the real one.
+    pub(crate) fn decoded(out: &Output) -> image::RgbaImage {
+        let img = image::load_from_memory(&out.bytes).expect("result decodes");
+        assert_eq!((img.width(), img.height()), (out.width, out.height), "reported size is the real size");
+        img.into_rgba8()
+    }
+
+    /// Encodes a generated image as PNG, to feed the pipeline.
+    pub(crate) fn png_of(img: &image::RgbaImage) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+        out.into_inner()
+    }
 }
 
 #[cfg(test)]

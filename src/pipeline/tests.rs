@@ -2,46 +2,14 @@
 //! `image` crate as an independent decoder (AVIF by its `ftyp`/`ispe` boxes, as no AVIF decoder is
 //! linked). Big photos are decoded only a few times to keep the suite fast.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::test_util::corpus;
+use super::test_util::{corpus, decoded, later, plan, png_of, run_ok};
 use super::*;
-use crate::plan::{
-    Crop, Extend, Gravity, GravityKind, Limits, OutputRules, Processing, ResizeType, ResponsePolicy, SourceRef,
-};
-
-fn plan(process: Processing, output: OutputRules) -> Plan {
-    Plan {
-        source: SourceRef::Local("/test".into()),
-        process,
-        output,
-        limits: Limits::default(),
-        response: ResponsePolicy::default(),
-    }
-}
-
-fn later() -> Instant {
-    Instant::now() + Duration::from_secs(60)
-}
+use crate::plan::{Crop, Extend, Gravity, GravityKind, OutputRules, Processing, ResizeType};
 
 fn sized(rt: ResizeType, width: u32, height: u32) -> Processing {
     Processing { resize_type: rt, width, height, ..Processing::default() }
-}
-
-fn run_ok(p: &Plan, input: &[u8]) -> Output {
-    run(p, input, later()).unwrap_or_else(|e| panic!("run failed: {e}"))
-}
-
-fn decoded(out: &Output) -> image::RgbaImage {
-    let img = image::load_from_memory(&out.bytes).expect("result decodes");
-    assert_eq!((img.width(), img.height()), (out.width, out.height), "reported size is the real size");
-    img.into_rgba8()
-}
-
-fn png_of(img: &image::RgbaImage) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
-    out.into_inner()
 }
 
 /// Left half red, right half blue.
