@@ -25,7 +25,7 @@ pub fn decode(input: &[u8], info: &SourceInfo, shrink_hint: f64) -> Result<Raste
         ImageFormat::Jpeg => decode_jpeg(input, info, shrink_hint),
         ImageFormat::Webp if info.probe.frames > 1 => decode_webp_first_frame(input),
         ImageFormat::Webp => decode_webp(input, info, shrink_hint),
-        ImageFormat::Png => decode_with_image(input, info, image::ImageFormat::Png),
+        ImageFormat::Png => super::png_stream::decode(input, info, shrink_hint),
         ImageFormat::Gif => decode_with_image(input, info, image::ImageFormat::Gif),
         ImageFormat::Bmp => decode_with_image(input, info, image::ImageFormat::Bmp),
         ImageFormat::Ico => decode_with_image(input, info, image::ImageFormat::Ico),
@@ -189,7 +189,7 @@ fn alloc_budget(info: &SourceInfo) -> u64 {
     u64::from(info.probe.width) * u64::from(info.probe.height) * 8 + (16 << 20)
 }
 
-fn decode_with_image(input: &[u8], info: &SourceInfo, format: image::ImageFormat) -> Result<Raster, PipelineError> {
+pub(super) fn decode_with_image(input: &[u8], info: &SourceInfo, format: image::ImageFormat) -> Result<Raster, PipelineError> {
     let mut reader = image::ImageReader::with_format(Cursor::new(input), format);
     let mut limits = image::Limits::default();
     if format != image::ImageFormat::Ico {

@@ -20,6 +20,8 @@ mod jpeg_dc;
 mod metadata;
 mod negotiate;
 mod orient;
+mod png_box;
+mod png_stream;
 mod probe;
 pub mod quality;
 mod raster;
