@@ -189,7 +189,11 @@ fn alloc_budget(info: &SourceInfo) -> u64 {
     u64::from(info.probe.width) * u64::from(info.probe.height) * 8 + (16 << 20)
 }
 
-pub(super) fn decode_with_image(input: &[u8], info: &SourceInfo, format: image::ImageFormat) -> Result<Raster, PipelineError> {
+pub(super) fn decode_with_image(
+    input: &[u8],
+    info: &SourceInfo,
+    format: image::ImageFormat,
+) -> Result<Raster, PipelineError> {
     let mut reader = image::ImageReader::with_format(Cursor::new(input), format);
     let mut limits = image::Limits::default();
     if format != image::ImageFormat::Ico {

@@ -282,7 +282,12 @@ fn step_crop_and_resize(ctx: &mut Ctx) -> Result<(), PipelineError> {
     let src = ctx.info.probe;
     let img = ctx.take_raster()?;
     let stored = ctx.orient.rect_to_stored(layout.crop, src.width, src.height);
-    let mut region = resize::SourceBox::rescaled(stored, (src.width, src.height), (img.width, img.height));
+    let from = match src.format {
+        // A box-shrunk PNG stands for whole k×k blocks, a little more than the source (png_stream.rs).
+        ImageFormat::Png => png_stream::covered(&ctx.info, layout.shrink_hint(), (img.width, img.height)),
+        _ => (src.width, src.height),
+    };
+    let mut region = resize::SourceBox::rescaled(stored, from, (img.width, img.height));
     let p = &ctx.plan.process;
     let smart = p.crop.and_then(|c| c.gravity).unwrap_or(p.gravity).kind == GravityKind::Smart;
     if smart && p.crop.is_some() && (stored.width < src.width || stored.height < src.height) {

@@ -6,6 +6,7 @@ use png::{BitDepth, ColorType};
 
 use super::*;
 use crate::pipeline::probe::inspect;
+use crate::pipeline::probe::SourceInfo;
 use crate::pipeline::quality::{ssim, Pair};
 use crate::pipeline::resize::{crop_resize, SourceBox};
 use crate::pipeline::test_util::corpus;
@@ -58,9 +59,9 @@ fn row_bytes(width: u32, spec: &Spec) -> usize {
     (width as usize * samples * spec.depth as usize).div_ceil(8)
 }
 
-fn decode_bytes(input: &[u8], hint: f64) -> Result<Raster, PipelineError> {
+fn decode_bytes(input: &[u8], k: usize) -> Result<Raster, PipelineError> {
     let info = inspect(input)?;
-    decode(input, &info, hint)
+    decode_boxed(input, &info, k)
 }
 
 /// The `image` crate's whole decode, as RGBA.
@@ -105,7 +106,7 @@ fn every_colour_type_and_depth_decodes_like_the_image_crate() {
     for (name, s, alpha) in rows {
         let data = noise(row_bytes(w, &s) * h as usize, 1);
         let png = encode(w, h, &s, &data);
-        let ours = decode_bytes(&png, 1.0).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ours = decode_bytes(&png, 1).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(ours.alpha, alpha, "{name}: alpha");
         // 16-bit samples are rounded to 8 bits; the oracle may round the other way on a tie.
         let tolerance = if s.depth == Sixteen { 1 } else { 0 };
@@ -132,13 +133,15 @@ fn transparency_chunks_become_alpha_like_the_image_crate() {
         // Grey/RGB tRNS is one 16-bit value per sample: the first pixel's, so some pixel is transparent.
         let key: Vec<u8> = match (s.color, s.depth) {
             // Every other palette entry fully transparent, the rest partly; entries past the end opaque.
-            (Indexed, _) => noise(key_len, 9).iter().enumerate().map(|(i, a)| if i % 2 == 0 { 0 } else { *a }).collect(),
+            (Indexed, _) => {
+                noise(key_len, 9).iter().enumerate().map(|(i, a)| if i % 2 == 0 { 0 } else { *a }).collect()
+            }
             (_, Sixteen) => data[..key_len].to_vec(),
             _ => data[..key_len].iter().flat_map(|b| [0, *b]).collect(),
         };
         s.trns = Some(&key);
         let png = encode(w, h, &s, &data);
-        let ours = decode_bytes(&png, 1.0).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ours = decode_bytes(&png, 1).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(ours.alpha, "{name}: tRNS gives alpha");
         let tolerance = if s.depth == Sixteen { 1 } else { 0 };
         assert!(max_diff(&ours, &oracle(&png)) <= tolerance, "{name}: pixels differ from the oracle");
@@ -172,19 +175,18 @@ fn reference_shrink(full: &image::RgbaImage, k: u32) -> Vec<[f64; 4]> {
 fn box_shrink_matches_a_floating_point_box_average() {
     use BitDepth::*;
     use ColorType::*;
-    // (name, width, height, hint, spec)
+    // (name, width, height, k, spec)
     let rows = vec![
-        ("k divides both sides, rgba", 12, 8, 4.0, spec(Rgba, Eight)),
-        ("partial right and bottom blocks, rgba", 13, 7, 3.0, spec(Rgba, Eight)),
-        ("fractional hint rounds down, rgb", 13, 11, 2.7, spec(Rgb, Eight)),
-        ("16-bit grey+alpha", 9, 9, 2.0, spec(GrayscaleAlpha, Sixteen)),
-        ("palette, one block per image", 5, 5, 5.0, spec(Indexed, Four)),
-        ("single row", 9, 1, 2.0, spec(Rgb, Eight)),
+        ("k divides both sides, rgba", 12, 8, 4, spec(Rgba, Eight)),
+        ("partial right and bottom blocks, rgba", 13, 7, 3, spec(Rgba, Eight)),
+        ("partial blocks, rgb", 13, 11, 2, spec(Rgb, Eight)),
+        ("16-bit grey+alpha", 9, 9, 2, spec(GrayscaleAlpha, Sixteen)),
+        ("palette, one block per image", 5, 5, 5, spec(Indexed, Four)),
+        ("single row", 9, 1, 2, spec(Rgb, Eight)),
     ];
-    for (name, w, h, hint, s) in rows {
+    for (name, w, h, k, s) in rows {
         let png = encode(w, h, &s, &noise(row_bytes(w, &s) * h as usize, 5));
-        let k = png_shrink(hint) as u32;
-        let ours = decode_bytes(&png, hint).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ours = decode_bytes(&png, k as usize).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!((ours.width, ours.height), (w.div_ceil(k), h.div_ceil(k)), "{name}: size");
         let want = reference_shrink(&oracle(&png), k);
         let ours = ours.with_alpha();
@@ -218,7 +220,7 @@ fn alpha_is_averaged_premultiplied() {
     ];
     for (name, block, want) in rows {
         let png = tiny(2, ColorType::Rgba, &block.concat());
-        let ours = decode_bytes(&png, 2.0).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ours = decode_bytes(&png, 2).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!((ours.width, ours.height, ours.alpha), (1, 1, true), "{name}");
         assert_eq!(ours.data, want, "{name}");
     }
@@ -228,15 +230,299 @@ fn alpha_is_averaged_premultiplied() {
 fn a_partial_last_block_averages_only_its_own_pixels() {
     // 3×1 RGB shrunk by 2: the second output pixel is the third source pixel alone.
     let png = tiny(3, ColorType::Rgb, &[10, 20, 30, 30, 40, 50, 200, 100, 0]);
-    let ours = decode_bytes(&png, 2.0).unwrap();
+    let ours = decode_bytes(&png, 2).unwrap();
     assert_eq!((ours.width, ours.height, ours.alpha), (2, 1, false));
     assert_eq!(ours.data, vec![20, 30, 40, 200, 100, 0]);
 }
 
 #[test]
-fn shrink_factor_is_the_whole_part_of_the_hint_capped() {
-    let rows = [(0.5, 1), (1.0, 1), (1.99, 1), (2.0, 2), (3.7, 3), (8.0, 8), (1000.0, MAX_BOX)];
+fn shrink_factor_is_half_the_hint_at_least_two_and_capped() {
+    let rows = [(0.5, 1), (1.0, 1), (1.99, 1), (2.0, 2), (3.7, 2), (5.12, 2), (6.0, 3), (8.0, 4), (1000.0, MAX_BOX)];
     for (hint, want) in rows {
         assert_eq!(png_shrink(hint), want, "hint {hint}");
+    }
+}
+
+/// A PNG chunk: length, type, data, CRC over type and data.
+fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let start = out.len();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let crc = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// An Adam7-interlaced 8-bit RGB PNG, written by hand (the `png` crate's encoder does not interlace).
+fn adam7_rgb(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    // (x0, y0, dx, dy) of the seven passes.
+    const PASSES: [(u32, u32, u32, u32); 7] =
+        [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)];
+    let mut raw = Vec::new();
+    for (x0, y0, dx, dy) in PASSES {
+        if x0 >= width || y0 >= height {
+            continue; // an empty pass has no rows at all, not even filter bytes
+        }
+        for y in (y0..height).step_by(dy as usize) {
+            raw.push(0); // filter: none
+            for x in (x0..width).step_by(dx as usize) {
+                let at = ((y * width + x) * 3) as usize;
+                raw.extend_from_slice(&rgb[at..at + 3]);
+            }
+        }
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&raw).expect("deflate");
+    let mut out = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 1]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &z.finish().expect("deflate"));
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+#[test]
+fn interlaced_files_fall_back_to_the_whole_decode() {
+    let (w, h) = (11, 9);
+    let png = adam7_rgb(w, h, &noise((w * h * 3) as usize, 11));
+    let oracle = oracle(&png);
+    for k in [1, 3] {
+        let ours = decode_bytes(&png, k).unwrap();
+        // The fallback ignores the box: the resize step does all of the shrinking.
+        assert_eq!(max_diff(&ours, &oracle), 0, "k {k}");
+    }
+}
+
+/// A small PNG with a palette, tRNS and several IDAT chunks' worth of rows.
+fn small_png() -> Vec<u8> {
+    let s = Spec { trns: Some(&[0, 128, 255]), ..spec(ColorType::Indexed, BitDepth::Four) };
+    encode(17, 9, &s, &noise(row_bytes(17, &s) * 9, 13))
+}
+
+#[test]
+fn every_prefix_of_a_png_is_an_error_or_the_whole_image() {
+    let png = small_png();
+    let info = inspect(&png).unwrap();
+    for k in [1, 3] {
+        let whole = decode_boxed(&png, &info, k).unwrap();
+        for len in 0..png.len() {
+            // Cut after the last IDAT, the pixels are all there; anything shorter must be refused.
+            if let Ok(r) = decode_boxed(&png[..len], &info, k) {
+                assert_eq!(r, whole, "prefix {len} of {} decoded to something else", png.len());
+            }
+        }
+    }
+}
+
+/// The chunk type each byte of a PNG belongs to (the signature counts as "sig").
+fn chunk_of_each_byte(png: &[u8]) -> Vec<[u8; 4]> {
+    let mut kinds = vec![*b"sig "; 8];
+    let mut at = 8;
+    while at + 8 <= png.len() {
+        let len = u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]) as usize;
+        let kind = [png[at + 4], png[at + 5], png[at + 6], png[at + 7]];
+        kinds.extend(std::iter::repeat_n(kind, len + 12));
+        at += len + 12;
+    }
+    kinds
+}
+
+#[test]
+fn flipped_bytes_in_critical_chunks_are_refused_and_others_never_panic() {
+    let png = small_png();
+    let info = inspect(&png).unwrap();
+    let kinds = chunk_of_each_byte(&png);
+    for (at, kind) in kinds.iter().enumerate().skip(8) {
+        let mut bad = png.clone();
+        bad[at] ^= 0x5A;
+        let result = decode_boxed(&bad, &info, 2);
+        match (kind, result) {
+            // Pixels, palette and header are checked (CRC, zlib's Adler-32, the probe's size).
+            (b"IHDR" | b"PLTE" | b"IDAT", r) => assert!(r.is_err(), "flip at {at} in {kind:?} accepted"),
+            // A damaged tRNS is skipped like any ancillary chunk; IEND comes after the pixels.
+            (_, Ok(r)) => assert_eq!((r.width, r.height), (9, 5), "flip at {at}"),
+            (_, Err(_)) => {}
+        }
+    }
+}
+
+#[test]
+fn apng_yields_its_default_image() {
+    let png = corpus("formats/iss634.apng");
+    let ours = decode_bytes(&png, 1).unwrap();
+    assert_eq!(max_diff(&ours, &oracle(&png)), 0);
+}
+
+/// Luma SSIM of two rasters of the same size, both flattened on mid grey so transparent pixels compare.
+fn ssim_flat(a: Raster, b: Raster) -> f64 {
+    assert_eq!((a.width, a.height), (b.width, b.height), "size");
+    let grey = Rgb { r: 128, g: 128, b: 128 };
+    let (a, b) = (a.flatten(grey), b.flatten(grey));
+    let pair = Pair { width: a.width as usize, height: a.height as usize, channels: 3, a: &a.data, b: &b.data };
+    ssim(pair).expect("same size")
+}
+
+/// Resizes a decoded raster of `info`'s source to `tw`×`th` as the pipeline's crop-and-resize step does:
+/// the whole source, mapped onto the decoded pixels through [`covered`].
+fn resized(r: Raster, info: &SourceInfo, hint: f64, (tw, th): (u32, u32)) -> Raster {
+    let (w, h) = (info.probe.width, info.probe.height);
+    let from = covered(info, hint, (r.width, r.height));
+    let whole = crate::pipeline::geometry::Rect { x: 0, y: 0, width: w, height: h };
+    let region = SourceBox::rescaled(whole, from, (r.width, r.height));
+    crop_resize(r, region, tw, th).unwrap()
+}
+
+#[test]
+fn corpus_pngs_streamed_and_shrunk_match_the_whole_decode_resized() {
+    // (file, target width): the target height keeps the aspect ratio.
+    let rows = [
+        ("photos/sharp_paper_2048x1536.png", 400),
+        ("formats/ukui-city.png", 500),
+        ("formats/plasma-IceCold-rgba-5120.png", 800),
+        ("formats/i_trns.png", 20),
+        ("formats/iss634.apng", 100),
+    ];
+    for (file, tw) in rows {
+        let png = corpus(file);
+        let info = inspect(&png).unwrap();
+        let (w, h) = (info.probe.width, info.probe.height);
+        let th = ((f64::from(h) * f64::from(tw) / f64::from(w)).round() as u32).max(1);
+        let hint = (f64::from(w) / f64::from(tw)).min(f64::from(h) / f64::from(th));
+        let streamed = decode(&png, &info, hint).unwrap();
+        let k = png_shrink(hint) as u32;
+        assert_eq!((streamed.width, streamed.height), (w.div_ceil(k), h.div_ceil(k)), "{file}: decoded size");
+        assert!(streamed.width >= tw && streamed.height >= th, "{file}: never below the target");
+        let reference = crate::pipeline::decode::decode_with_image(&png, &info, image::ImageFormat::Png).unwrap();
+        let s = ssim_flat(resized(streamed, &info, hint, (tw, th)), resized(reference, &info, hint, (tw, th)));
+        assert!(s >= 0.99, "{file}: SSIM {s}");
+    }
+}
+
+#[test]
+fn the_pipeline_resizes_a_streamed_png_to_the_exact_size() {
+    use crate::pipeline::test_util::{decoded, plan, run_ok};
+    use crate::plan::{ImageFormat, OutputRules, Processing};
+    let png = corpus("photos/sharp_paper_2048x1536.png");
+    let rows = [
+        ("fit 400 (k = 5, 410x308 decoded)", Processing { width: 400, ..Processing::default() }, (400, 300)),
+        ("fill 300x300 (crop on the shrunk image)", Processing { width: 300, height: 300, ..fill() }, (300, 300)),
+        ("fit 1024 (k = 2 exactly)", Processing { width: 1024, ..Processing::default() }, (1024, 768)),
+    ];
+    for (name, process, size) in rows {
+        let out =
+            run_ok(&plan(process, OutputRules { format: Some(ImageFormat::Png), ..OutputRules::default() }), &png);
+        assert_eq!((out.width, out.height), size, "{name}");
+        let img = decoded(&out);
+        assert!(img.pixels().any(|p| p.0[3] < 255), "{name}: alpha kept");
+    }
+}
+
+fn fill() -> crate::plan::Processing {
+    crate::plan::Processing { resize_type: crate::plan::ResizeType::Fill, ..crate::plan::Processing::default() }
+}
+
+/// SSIM of box k then Lanczos3 against Lanczos3 alone, for every k up to the hint, on corpus PNGs (the
+/// evidence for [`REDUCING_GAP`]): `cargo test --release --lib png_stream::tests::box_factor_ssim_probe
+/// -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn box_factor_ssim_probe() {
+    let files = std::env::var("PNG_PROBE_FILES").unwrap_or_else(|_| {
+        "photos/sharp_paper_2048x1536.png,formats/ukui-city.png,formats/plasma-IceCold-rgba-5120.png".into()
+    });
+    for file in files.split(',') {
+        let png = corpus(file);
+        let info = inspect(&png).unwrap();
+        let (w, h) = (info.probe.width, info.probe.height);
+        let reference = crate::pipeline::decode::decode_with_image(&png, &info, image::ImageFormat::Png).unwrap();
+        for tw in [w / 2 - 30, w * 10 / 25, w / 3 + 50, w / 3 - 30, w / 5, w / 8, w / 12] {
+            let th = ((f64::from(h) * f64::from(tw) / f64::from(w)).round() as u32).max(1);
+            let want = resized(reference.clone(), &info, 1.0, (tw, th));
+            let hint = f64::from(w) / f64::from(tw);
+            let mut line = format!("{file} {tw} hint {hint:.2}:");
+            for k in 2..=(hint.floor() as usize) {
+                // A hint of 2k asks `covered` for box k.
+                let boxed = decode_boxed(&png, &info, k).unwrap();
+                let s = ssim_flat(resized(boxed, &info, 2.0 * k as f64, (tw, th)), want.clone());
+                line += &format!(" k{k}={s:.4}");
+            }
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// Peak RSS of this process so far (`VmHWM`), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().strip_suffix("kB"));
+    kb.and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+}
+
+/// One PNG → `width` px WebP q75 conversion: through [`crate::pipeline::run`] (`pipeline`), or the same
+/// resize and encode after the streamed decode (`stream`) or after the `image` crate's whole decode
+/// (`whole`, what the pipeline did before this module).
+fn convert(png: &[u8], width: u32, mode: &str) -> (u32, u32, usize) {
+    use crate::plan::{ImageFormat, OutputRules, Processing};
+    let rules = OutputRules { format: Some(ImageFormat::Webp), quality: 75, ..OutputRules::default() };
+    if mode == "pipeline" {
+        let plan = crate::pipeline::test_util::plan(Processing { width, ..Processing::default() }, rules);
+        let out = crate::pipeline::test_util::run_ok(&plan, png);
+        return (out.width, out.height, out.bytes.len());
+    }
+    let info = inspect(png).unwrap();
+    let (w, h) = (info.probe.width, info.probe.height);
+    let th = (f64::from(h) * f64::from(width) / f64::from(w)).round() as u32;
+    let hint = (f64::from(w) / f64::from(width)).min(f64::from(h) / f64::from(th));
+    let img = match mode {
+        "whole" => crate::pipeline::decode::decode_with_image(png, &info, image::ImageFormat::Png).unwrap(),
+        _ => decode(png, &info, hint).unwrap(),
+    };
+    let small = resized(img, &info, hint, (width, th));
+    let bytes = crate::pipeline::encode::encode(&small, ImageFormat::Webp, &rules).unwrap();
+    (small.width, small.height, bytes.len())
+}
+
+/// Peak RSS of one large PNG → 800 px WebP, one mode per process (`PNG_PROBE_MODE` = pipeline, stream
+/// or whole; `PNG_PROBE_FILE` = a PNG path, default the corpus' 5120×2880 RGBA PNG):
+/// `PNG_PROBE_MODE=whole cargo test --release --lib png_stream::tests::peak_rss_probe -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn peak_rss_probe() {
+    let mode = std::env::var("PNG_PROBE_MODE").unwrap_or_else(|_| "pipeline".into());
+    let png = match std::env::var("PNG_PROBE_FILE") {
+        Ok(path) => std::fs::read(path).unwrap(),
+        Err(_) => corpus("formats/plasma-IceCold-rgba-5120.png"),
+    };
+    let before = peak_rss_mib();
+    let start = std::time::Instant::now();
+    let (w, h, bytes) = convert(&png, 800, &mode);
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    eprintln!(
+        "mode {mode}: {w}x{h}, {bytes} bytes, {ms:.1} ms, peak RSS {before:.1} MiB before, {:.1} MiB after",
+        peak_rss_mib()
+    );
+}
+
+/// The benchmark's "3MP PNG alpha -> 400px WebP q75" timed three ways in one process, median of 15
+/// after a warm-up: `cargo test --release --lib png_stream::tests::png_bench_probe -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn png_bench_probe() {
+    let png = corpus("photos/sharp_paper_2048x1536.png");
+    for mode in ["pipeline", "stream", "whole", "pipeline", "stream", "whole"] {
+        let out = convert(&png, 400, mode);
+        let mut times: Vec<f64> = (0..15)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                std::hint::black_box(convert(&png, 400, mode));
+                start.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        eprintln!("{mode}: median {:.1} ms, min {:.1} ms, {out:?}", times[7], times[0]);
     }
 }
