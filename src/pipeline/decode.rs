@@ -2,8 +2,9 @@
 //!
 //! Shrink-on-load is where we beat a naive decoder, as libvips' `thumbnail` does: JPEG is decoded by
 //! libjpeg-turbo with DCT scaling (1/8, 1/4, 1/2) and WebP by libwebp's scaled decode, never below the
-//! size the geometry needs ([`super::geometry::Layout::shrink_hint`]). The rare formats (PNG, GIF, BMP,
-//! ICO, TIFF) go through the `image` crate with `image::Limits` bound to the probed size, so a header
+//! size the geometry needs ([`super::geometry::Layout::shrink_hint`]); PNG is decoded row by row and
+//! box-shrunk as the rows arrive (`png_stream.rs`). The rare formats (GIF, BMP, ICO, TIFF, interlaced
+//! PNG) go through the `image` crate with `image::Limits` bound to the probed size, so a header
 //! that lies cannot make it allocate more. Animated sources yield their first frame (SPEC §2
 //! "Animation": a later step will keep more). Only one full-size buffer is alive at a time.
 //! This module knows nothing of geometry beyond the hint, nor of output formats.

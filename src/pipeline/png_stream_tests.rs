@@ -10,7 +10,7 @@ use crate::pipeline::probe::SourceInfo;
 use crate::pipeline::quality::{ssim, Pair};
 use crate::pipeline::resize::{crop_resize, SourceBox};
 use crate::pipeline::test_util::corpus;
-use crate::plan::Rgb;
+use crate::plan::{ImageFormat, OutputRules, Processing, Rgb};
 
 /// Deterministic bytes covering every bit pattern (a 32-bit LCG's high byte).
 fn noise(len: usize, seed: u32) -> Vec<u8> {
@@ -405,7 +405,6 @@ fn corpus_pngs_streamed_and_shrunk_match_the_whole_decode_resized() {
 #[test]
 fn the_pipeline_resizes_a_streamed_png_to_the_exact_size() {
     use crate::pipeline::test_util::{decoded, plan, run_ok};
-    use crate::plan::{ImageFormat, OutputRules, Processing};
     let png = corpus("photos/sharp_paper_2048x1536.png");
     let rows = [
         ("fit 400 (k = 5, 410x308 decoded)", Processing { width: 400, ..Processing::default() }, (400, 300)),
@@ -466,7 +465,6 @@ fn peak_rss_mib() -> f64 {
 /// resize and encode after the streamed decode (`stream`) or after the `image` crate's whole decode
 /// (`whole`, what the pipeline did before this module).
 fn convert(png: &[u8], width: u32, mode: &str) -> (u32, u32, usize) {
-    use crate::plan::{ImageFormat, OutputRules, Processing};
     let rules = OutputRules { format: Some(ImageFormat::Webp), quality: 75, ..OutputRules::default() };
     if mode == "pipeline" {
         let plan = crate::pipeline::test_util::plan(Processing { width, ..Processing::default() }, rules);
@@ -508,11 +506,14 @@ fn peak_rss_probe() {
 }
 
 /// The benchmark's "3MP PNG alpha -> 400px WebP q75" timed three ways in one process, median of 15
-/// after a warm-up: `cargo test --release --lib png_stream::tests::png_bench_probe -- --ignored --nocapture`
+/// after a warm-up, then libvips on the same workload right after (`scripts/bench_libvips.py`, one
+/// thread, when the checkout's `.venv` has pyvips) and the SSIM of our output against libvips':
+/// `cargo test --release --lib png_stream::tests::png_bench_probe -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn png_bench_probe() {
-    let png = corpus("photos/sharp_paper_2048x1536.png");
+    let file = "photos/sharp_paper_2048x1536.png";
+    let png = corpus(file);
     for mode in ["pipeline", "stream", "whole", "pipeline", "stream", "whole"] {
         let out = convert(&png, 400, mode);
         let mut times: Vec<f64> = (0..15)
@@ -525,4 +526,28 @@ fn png_bench_probe() {
         times.sort_by(f64::total_cmp);
         eprintln!("{mode}: median {:.1} ms, min {:.1} ms, {out:?}", times[7], times[0]);
     }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = std::env::temp_dir().join(format!("png_bench_probe_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ours, theirs) = (dir.join("ours.webp"), dir.join("libvips.webp"));
+    let rules = OutputRules { format: Some(ImageFormat::Webp), quality: 75, ..OutputRules::default() };
+    let plan = crate::pipeline::test_util::plan(Processing { width: 400, ..Processing::default() }, rules);
+    std::fs::write(&ours, crate::pipeline::test_util::run_ok(&plan, &png).bytes).unwrap();
+    let status = std::process::Command::new(format!("{root}/.venv/bin/python"))
+        .env("VIPS_CONCURRENCY", "1")
+        .args([&format!("{root}/scripts/bench_libvips.py"), "--file", &format!("{root}/../shared/corpus/{file}")])
+        .args(["--format", "webp", "--width", "400", "--quality", "75", "--iterations", "15", "--save"])
+        .arg(&theirs)
+        .status();
+    if status.is_ok_and(|s| s.success()) {
+        let flat = |p: &std::path::Path| {
+            let img = image::open(p).unwrap().into_rgba8();
+            let (width, height) = img.dimensions();
+            Raster { width, height, alpha: true, data: img.into_raw() }.flatten(Rgb { r: 255, g: 255, b: 255 })
+        };
+        let (a, b) = (flat(&ours), flat(&theirs));
+        let pair = Pair { width: a.width as usize, height: a.height as usize, channels: 3, a: &a.data, b: &b.data };
+        eprintln!("SSIM ours vs libvips (on white): {:?}", ssim(pair));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
