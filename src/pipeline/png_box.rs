@@ -83,7 +83,7 @@ impl BoxShrink {
             let n = (cols * self.rows_in_block) as u64;
             if self.alpha {
                 let sum_a = u64::from(acc[3]);
-                let colour = |c: u32| if sum_a == 0 { 0 } else { ((u64::from(c) + sum_a / 2) / sum_a) as u8 };
+                let colour = |c: u32| (u64::from(c) + sum_a / 2).checked_div(sum_a).unwrap_or(0) as u8;
                 let a = ((sum_a + n / 2) / n) as u8;
                 self.out.data.extend_from_slice(&[colour(acc[0]), colour(acc[1]), colour(acc[2]), a]);
             } else {

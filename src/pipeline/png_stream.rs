@@ -79,7 +79,7 @@ pub fn decode_boxed(input: &[u8], info: &SourceInfo, k: usize) -> Result<Raster,
     let mut sink = Sink::new(width, height, k, layout.alpha());
     let mut scratch = vec![0u8; width as usize * layout.out_channels()];
     while let Some(row) = reader.next_row().map_err(png_err)? {
-        sink.push(layout.to_8bit(row.data(), &mut scratch)?)?;
+        sink.push(layout.expand(row.data(), &mut scratch)?)?;
     }
     sink.finish()
 }
@@ -133,11 +133,11 @@ impl Layout {
         }
     }
 
-    fn alpha(&self) -> bool {
+    fn alpha(self) -> bool {
         self.samples % 2 == 0
     }
 
-    fn out_channels(&self) -> usize {
+    fn out_channels(self) -> usize {
         if self.alpha() {
             4
         } else {
@@ -146,7 +146,7 @@ impl Layout {
     }
 
     /// One decoded row as 8-bit RGB(A): borrowed when it already is, else converted into `scratch`.
-    fn to_8bit<'a>(&self, row: &'a [u8], scratch: &'a mut [u8]) -> Result<&'a [u8], PipelineError> {
+    fn expand<'a>(self, row: &'a [u8], scratch: &'a mut [u8]) -> Result<&'a [u8], PipelineError> {
         let bytes = self.samples * if self.wide { 2 } else { 1 };
         let pixels = scratch.len() / self.out_channels();
         if row.len() != pixels * bytes {
