@@ -220,7 +220,9 @@ fn estimate_oriented(plan: &Plan, probe: &Probe, w: u32, h: u32) -> u64 {
 }
 
 /// The factor a decoder loads smaller by: JPEG's DCT scaling (1/2, 1/4, 1/8, as `pipeline::decode`),
-/// WebP's scaled decode from 2× on; other formats decode at full size.
+/// WebP's scaled decode from 2× on; other formats decode at full size. PNG counts in full too although
+/// a non-interlaced one is box-shrunk while it streams (`pipeline/png_stream.rs`): the [`Probe`] does not
+/// say whether a PNG is interlaced, and an Adam7 file is still decoded whole.
 fn load_shrink(format: ImageFormat, hint: f64) -> f64 {
     match format {
         ImageFormat::Jpeg => [8.0, 4.0, 2.0].into_iter().find(|s| hint >= *s).unwrap_or(1.0),
