@@ -461,6 +461,16 @@ fn peak_rss_mib() -> f64 {
     kb.and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
 }
 
+/// CPU time of this process so far (user + system, `/proc/self/stat`, 100 ticks a second), in ms:
+/// unlike wall time, barely moved by other processes competing for the cores.
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<f64> = after_name.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 after the state letter.
+    fields.get(10..12).map_or(0.0, |t| (t[0] + t[1]) * 10.0)
+}
+
 /// One PNG → `width` px WebP q75 conversion: through [`crate::pipeline::run`] (`pipeline`), or the same
 /// resize and encode after the streamed decode (`stream`) or after the `image` crate's whole decode
 /// (`whole`, what the pipeline did before this module).
@@ -475,6 +485,10 @@ fn convert(png: &[u8], width: u32, mode: &str) -> (u32, u32, usize) {
     let (w, h) = (info.probe.width, info.probe.height);
     let th = (f64::from(h) * f64::from(width) / f64::from(w)).round() as u32;
     let hint = (f64::from(w) / f64::from(width)).min(f64::from(h) / f64::from(th));
+    if mode == "decode" {
+        let img = decode(png, &info, hint).unwrap();
+        return (img.width, img.height, img.data.len());
+    }
     let img = match mode {
         "whole" => crate::pipeline::decode::decode_with_image(png, &info, image::ImageFormat::Png).unwrap(),
         _ => decode(png, &info, hint).unwrap(),
@@ -524,7 +538,12 @@ fn png_bench_probe() {
             })
             .collect();
         times.sort_by(f64::total_cmp);
-        eprintln!("{mode}: median {:.1} ms, min {:.1} ms, {out:?}", times[7], times[0]);
+        let cpu = cpu_ms();
+        for _ in 0..30 {
+            std::hint::black_box(convert(&png, 400, mode));
+        }
+        let cpu = (cpu_ms() - cpu) / 30.0;
+        eprintln!("{mode}: median {:.1} ms, min {:.1} ms, CPU {cpu:.1} ms, {out:?}", times[7], times[0]);
     }
     let root = env!("CARGO_MANIFEST_DIR");
     let dir = std::env::temp_dir().join(format!("png_bench_probe_{}", std::process::id()));
@@ -533,13 +552,30 @@ fn png_bench_probe() {
     let rules = OutputRules { format: Some(ImageFormat::Webp), quality: 75, ..OutputRules::default() };
     let plan = crate::pipeline::test_util::plan(Processing { width: 400, ..Processing::default() }, rules);
     std::fs::write(&ours, crate::pipeline::test_util::run_ok(&plan, &png).bytes).unwrap();
-    let status = std::process::Command::new(format!("{root}/.venv/bin/python"))
-        .env("VIPS_CONCURRENCY", "1")
-        .args([&format!("{root}/scripts/bench_libvips.py"), "--file", &format!("{root}/../shared/corpus/{file}")])
-        .args(["--format", "webp", "--width", "400", "--quality", "75", "--iterations", "15", "--save"])
-        .arg(&theirs)
-        .status();
-    if status.is_ok_and(|s| s.success()) {
+    // libvips' CPU time per image: a run of 31 iterations less a run of 1 (start-up and warm-up cancel).
+    let libvips = |iterations: &str| {
+        let out = std::process::Command::new("/usr/bin/time")
+            .args(["-f", "cpu %U %S", &format!("{root}/.venv/bin/python")])
+            .env("VIPS_CONCURRENCY", "1")
+            .args([&format!("{root}/scripts/bench_libvips.py"), "--file", &format!("{root}/../shared/corpus/{file}")])
+            .args(["--format", "webp", "--width", "400", "--quality", "75", "--iterations", iterations, "--save"])
+            .arg(&theirs)
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+        eprint!("libvips x{iterations}: {text}");
+        let line = text.lines().find_map(|l| l.strip_prefix("cpu "))?.to_owned();
+        let t: Vec<f64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        out.status.success().then(|| t.iter().sum::<f64>() * 1000.0)
+    };
+    let status = match (libvips("1"), libvips("31")) {
+        (Some(one), Some(many)) => {
+            eprintln!("libvips CPU per image: {:.1} ms", (many - one) / 30.0);
+            Ok(())
+        }
+        _ => Err(()),
+    };
+    if status.is_ok() {
         let flat = |p: &std::path::Path| {
             let img = image::open(p).unwrap().into_rgba8();
             let (width, height) = img.dimensions();
