@@ -393,7 +393,7 @@ fn corpus_pngs_streamed_and_shrunk_match_the_whole_decode_resized() {
         let th = ((f64::from(h) * f64::from(tw) / f64::from(w)).round() as u32).max(1);
         let hint = (f64::from(w) / f64::from(tw)).min(f64::from(h) / f64::from(th));
         let streamed = decode(&png, &info, hint).unwrap();
-        let k = png_shrink(hint) as u32;
+        let k = box_side(&info, hint) as u32;
         assert_eq!((streamed.width, streamed.height), (w.div_ceil(k), h.div_ceil(k)), "{file}: decoded size");
         assert!(streamed.width >= tw && streamed.height >= th, "{file}: never below the target");
         let reference = crate::pipeline::decode::decode_with_image(&png, &info, image::ImageFormat::Png).unwrap();
@@ -405,18 +405,22 @@ fn corpus_pngs_streamed_and_shrunk_match_the_whole_decode_resized() {
 #[test]
 fn the_pipeline_resizes_a_streamed_png_to_the_exact_size() {
     use crate::pipeline::test_util::{decoded, plan, run_ok};
-    let png = corpus("photos/sharp_paper_2048x1536.png");
+    // 3640×2400 RGBA: above WHOLE_FRAME_BYTES, so box-shrunk.
+    let png = corpus("formats/ukui-city.png");
     let rows = [
-        ("fit 400 (k = 5, 410x308 decoded)", Processing { width: 400, ..Processing::default() }, (400, 300)),
+        ("fit 400 (box 4, 910x600 decoded)", Processing { width: 400, ..Processing::default() }, (400, 264)),
         ("fill 300x300 (crop on the shrunk image)", Processing { width: 300, height: 300, ..fill() }, (300, 300)),
-        ("fit 1024 (k = 2 exactly)", Processing { width: 1024, ..Processing::default() }, (1024, 768)),
+        ("fit 1820 (box 2 exactly)", Processing { width: 1820, ..Processing::default() }, (1820, 1200)),
     ];
     for (name, process, size) in rows {
         let out =
             run_ok(&plan(process, OutputRules { format: Some(ImageFormat::Png), ..OutputRules::default() }), &png);
         assert_eq!((out.width, out.height), size, "{name}");
+        // The image is the city, not a blank: the crop landed on the decoded pixels.
         let img = decoded(&out);
-        assert!(img.pixels().any(|p| p.0[3] < 255), "{name}: alpha kept");
+        let luma = |p: &image::Rgba<u8>| u32::from(p.0[0]) + u32::from(p.0[1]) + u32::from(p.0[2]);
+        let (lo, hi) = img.pixels().fold((u32::MAX, 0), |(lo, hi), p| (lo.min(luma(p)), hi.max(luma(p))));
+        assert!(hi - lo > 300, "{name}: contrast {lo}..{hi}");
     }
 }
 
