@@ -1,0 +1,202 @@
+//! The scaled decoder against libjpeg-turbo's scaled decode of the same file (PSNR and SSIM), on corpus
+//! photos of every sampling we accept and on files written here by libjpeg-turbo (every sampling, with
+//! and without restart markers, odd sizes), plus scope and corrupt-input rows.
+
+use std::time::Instant;
+
+use super::decode;
+use crate::pipeline::decode::decode_jpeg_at;
+use crate::pipeline::probe::inspect;
+use crate::pipeline::quality::{psnr, ssim, Pair};
+use crate::pipeline::raster::Raster;
+use crate::pipeline::test_util::corpus;
+use turbojpeg::raw;
+
+/// libjpeg-turbo's decode of `input` at 1/`shrink`: the reference.
+fn reference(input: &[u8], shrink: usize) -> Raster {
+    let info = inspect(input).expect("probe");
+    decode_jpeg_at(input, &info, shrink).expect("libjpeg-turbo decodes")
+}
+
+fn ours(input: &[u8], shrink: usize) -> Option<Raster> {
+    let info = inspect(input).ok()?;
+    decode(input, info.probe.width, info.probe.height, shrink)
+}
+
+/// Asserts that our decode exists, has libjpeg-turbo's size, and is within PSNR 40 dB / SSIM 0.995.
+fn assert_close(name: &str, input: &[u8], shrink: usize) -> (f64, f64) {
+    let got = ours(input, shrink).unwrap_or_else(|| panic!("{name} 1/{shrink}: not decoded"));
+    let want = reference(input, shrink);
+    assert_eq!((got.width, got.height), (want.width, want.height), "{name} 1/{shrink}: size");
+    let pair =
+        Pair { width: got.width as usize, height: got.height as usize, channels: 3, a: &got.data, b: &want.data };
+    let (p, s) = (psnr(pair).expect("same size"), ssim(pair).expect("same size"));
+    if std::env::var("JS_LIST").is_ok() { if p < 40.0 || s < 0.995 { println!("FAIL {name} 1/{shrink}: PSNR {p:.2} dB, SSIM {s:.5}"); } } else {
+    assert!(p >= 40.0 && s >= 0.995, "{name} 1/{shrink}: PSNR {p:.2} dB, SSIM {s:.5}"); }
+    (p, s)
+}
+
+#[test]
+fn corpus_photos_match_libjpeg_turbo() {
+    let rows = [
+        ("4:2:0 12 MP photo", "photos/eleph12mp.jpg", 4),
+        ("4:4:4 9 MP photo", "photos/lake9mp.jpg", 8),
+        ("4:2:2 photo", "photos/mate-Dune.jpg", 2),
+        ("4:2:2 photo at 1/4", "photos/mate-Storm.jpg", 4),
+        ("greyscale", "photos/plasma-Grey-gray.jpg", 4),
+        ("4:4:4 with ICC profile", "photos/plasma-Path-icc.jpg", 2),
+        ("4:2:0 odd size 2725x2225", "photos/sharp_2725x2225.jpg", 8),
+        ("4:2:0 small", "formats/hopper_orientation_2.jpg", 2),
+        ("4:2:0 broken EXIF", "edge/broken_exif_dpi.jpg", 4),
+    ];
+    for (name, file, shrink) in rows {
+        let (p, s) = assert_close(name, &corpus(file), shrink);
+        println!("{name} 1/{shrink}: PSNR {p:.2} dB, SSIM {s:.5}");
+    }
+}
+
+/// A smooth field with edges and texture, so both low and high frequencies are present.
+fn synthetic(width: usize, height: usize) -> Vec<u8> {
+    let mut seed = 0x2545_F491_u32;
+    let mut out = Vec::with_capacity(width * height * 3);
+    for y in 0..height {
+        for x in 0..width {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let noise = (seed >> 27) as usize;
+            let edge = if (x / 5 + y / 7) % 2 == 0 { 60 } else { 0 };
+            out.push(((x * 255 / width.max(1)) / 2 + edge + noise) as u8);
+            out.push(((y * 255 / height.max(1)) / 2 + noise * 2) as u8);
+            out.push((128 + edge - noise) as u8);
+        }
+    }
+    out
+}
+
+/// Compresses RGB with libjpeg-turbo at quality 90, `samp` (a `TJSAMP_*`) and a restart marker every
+/// `restart_blocks` MCUs (0: none). The safe wrapper has no restart setter, hence the raw API.
+fn write_jpeg(rgb: &[u8], width: usize, height: usize, samp: i32, restart_blocks: i32) -> Vec<u8> {
+    let (w, h) = (width as i32, height as i32);
+    // SAFETY: tj3 calls on a handle we create and destroy here; `rgb` holds width × height × 3 bytes
+    // (pitch 0 = packed); the output buffer is allocated by libjpeg-turbo, copied, then freed with tj3Free.
+    unsafe {
+        let handle = raw::tj3Init(raw::TJINIT_TJINIT_COMPRESS as i32);
+        assert!(!handle.is_null());
+        for (param, value) in [
+            (raw::TJPARAM_TJPARAM_QUALITY, 90),
+            (raw::TJPARAM_TJPARAM_SUBSAMP, samp),
+            (raw::TJPARAM_TJPARAM_RESTARTBLOCKS, restart_blocks),
+        ] {
+            assert_eq!(raw::tj3Set(handle, param as i32, value), 0);
+        }
+        let (mut buf, mut size) = (std::ptr::null_mut(), 0);
+        let rc = raw::tj3Compress8(handle, rgb.as_ptr(), w, 0, h, raw::TJPF_TJPF_RGB as i32, &mut buf, &mut size);
+        assert_eq!(rc, 0, "tj3Compress8");
+        let out = std::slice::from_raw_parts(buf, size as usize).to_vec();
+        raw::tj3Free(buf.cast());
+        raw::tj3Destroy(handle);
+        out
+    }
+}
+
+#[test]
+fn generated_files_of_every_sampling_size_and_restart_interval_match() {
+    let samplings = [
+        ("4:4:4", raw::TJSAMP_TJSAMP_444),
+        ("4:2:2", raw::TJSAMP_TJSAMP_422),
+        ("4:2:0", raw::TJSAMP_TJSAMP_420),
+        ("4:4:0", raw::TJSAMP_TJSAMP_440),
+        ("grey", raw::TJSAMP_TJSAMP_GRAY),
+    ];
+    let sizes = [(17, 9), (1, 1), (64, 48), (33, 65), (250, 131)];
+    for (sname, samp) in samplings {
+        for (w, h) in sizes {
+            let rgb = synthetic(w, h);
+            for restart in [0, 1, 3] {
+                let file = write_jpeg(&rgb, w, h, samp as i32, restart);
+                for shrink in [2, 4, 8] {
+                    assert_close(&format!("{sname} {w}x{h} restart {restart}"), &file, shrink);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn out_of_scope_files_are_left_to_libjpeg_turbo() {
+    let rgb = synthetic(40, 24);
+    let rows: [(&str, Vec<u8>); 4] = [
+        ("progressive", corpus("photos/volna_prog444q85.jpg")),
+        ("CMYK", corpus("formats/pil_sample_cmyk.jpg")),
+        ("4:1:1 sampling", write_jpeg(&rgb, 40, 24, raw::TJSAMP_TJSAMP_411 as i32, 0)),
+        ("not a JPEG", corpus("formats/hopper.bmp")),
+    ];
+    for (name, file) in rows {
+        assert!(decode(&file, 40, 24, 4).is_none() && ours(&file, 4).is_none(), "{name}");
+    }
+    let small = corpus("formats/hopper_orientation_2.jpg");
+    assert!(decode(&small, 128, 128, 1).is_none(), "scale 1 is libjpeg-turbo's");
+    assert!(decode(&small, 127, 128, 2).is_none(), "a size that disagrees with the probe");
+}
+
+#[test]
+fn every_truncation_is_refused_without_panicking() {
+    let file = corpus("formats/hopper_orientation_2.jpg");
+    for len in 0..file.len() {
+        let got = decode(file.get(..len).unwrap_or_default(), 128, 128, 4);
+        // The last few bytes are EOI and padding bits; losing any real data must be noticed.
+        if len + 8 < file.len() {
+            assert!(got.is_none(), "prefix of {len} bytes decoded");
+        }
+    }
+}
+
+#[test]
+fn random_byte_flips_never_panic() {
+    let file = corpus("formats/hopper_orientation_2.jpg");
+    let mut seed = 0x9E37_79B9_u32;
+    let mut decoded = 0;
+    for _ in 0..3000 {
+        let mut bad = file.clone();
+        for _ in 0..3 {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let at = (seed >> 8) as usize % bad.len();
+            if let Some(b) = bad.get_mut(at) {
+                *b ^= 1 << (seed & 7);
+            }
+        }
+        decoded += usize::from(decode(&bad, 128, 128, 2).is_some());
+    }
+    // Most flips land in entropy data, which still decodes (to wrong pixels) or is refused.
+    println!("{decoded} of 3000 damaged files decoded");
+}
+
+#[test]
+fn decode_jpeg_uses_the_scaled_decoder_for_baseline_files() {
+    let file = corpus("photos/mate-Storm.jpg");
+    let info = inspect(&file).expect("probe");
+    let via_pipeline = crate::pipeline::decode::decode(&file, &info, 4.0).expect("decodes");
+    assert_eq!(Some(via_pipeline), ours(&file, 4));
+}
+
+/// Timing, not a check: `cargo test --release --lib jpeg_scaled_timing -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing only"]
+fn jpeg_scaled_timing() {
+    let file = corpus("photos/eleph12mp.jpg");
+    let median = |f: &dyn Fn()| {
+        let mut times: Vec<f64> = (0..15)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    for shrink in [2, 4, 8] {
+        let a = median(&|| drop(ours(&file, shrink).expect("decodes")));
+        let b = median(&|| drop(reference(&file, shrink)));
+        println!("eleph12mp 1/{shrink}: ours {a:.1} ms, libjpeg-turbo {b:.1} ms, ratio {:.2}x", b / a);
+    }
+}
