@@ -54,7 +54,9 @@ pub fn unstuff(scan: &[u8]) -> Entropy {
     Entropy { data, segments }
 }
 
-/// A big-endian bit reader; the next bits to read are the top `count` bits of `acc`.
+/// A big-endian bit reader; the next bits to read are the top `count` bits of `acc`. It is `Copy` so
+/// the block decoder can hold it in registers and write it back once per block.
+#[derive(Clone, Copy)]
 pub struct Bits<'a> {
     data: &'a [u8],
     /// Next byte to load.
@@ -81,9 +83,9 @@ impl<'a> Bits<'a> {
             Some(bytes) => u64::from_be_bytes(*bytes),
             None => 0,
         };
-        self.acc |= word >> self.count;
-        self.pos += ((63 - self.count) >> 3) as usize;
-        self.count |= 56;
+        self.acc |= word >> (self.count & 63);
+        self.pos += ((63 - (self.count & 63)) >> 3) as usize;
+        self.count = (self.count & 63) | 56;
     }
 
     /// The next `n` bits (1 ≤ n ≤ 32) without consuming them.
@@ -92,17 +94,17 @@ impl<'a> Bits<'a> {
         (self.acc >> (64 - n)) as u32
     }
 
-    /// Drops `n` bits; the caller made sure `n ≤ count` (a refill guarantees 56).
+    /// Drops `n ≤ 31` bits; the caller made sure `n ≤ count` (a refill guarantees 56, and no symbol
+    /// with its extra bits takes more than 31). Masked and wrapping, so a broken promise cannot panic.
     #[inline(always)]
     pub fn consume(&mut self, n: u32) {
-        let n = n.min(self.count);
-        self.acc <<= n;
-        self.count -= n;
+        self.acc <<= n & 63;
+        self.count = self.count.wrapping_sub(n);
     }
 
     /// Whether more bits were consumed than the bytes before `end` hold.
     pub fn overran(&self, end: usize) -> bool {
-        (self.pos as u64) * 8 - u64::from(self.count) > (end as u64) * 8
+        (self.pos as u64) * 8 > u64::from(self.count) + (end as u64) * 8
     }
 }
 

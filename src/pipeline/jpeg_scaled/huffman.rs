@@ -14,12 +14,14 @@ use super::markers::HuffSpec;
 /// Bits resolved by one table lookup.
 pub const LOOKAHEAD: u32 = 10;
 
-/// Entry flags: the entry is a complete (run, value) pair; an end of block; a code whose extra bits
-/// did not fit (symbol in bits 8–15). An entry with none of them is a code longer than [`LOOKAHEAD`].
-const FAST: u32 = 1 << 5;
-const EOB: u32 = 1 << 6;
-const SLOW: u32 = 1 << 7;
-const LEN_MASK: u32 = 31;
+/// Entry layout: bits 0–5 the bits to consume (so `acc << entry` needs no mask on x86), then flags:
+/// a complete (run, value) pair (value in bits 16–31, run in 8–11); an end of block; a code whose
+/// extra bits did not fit (run in 8–11, size in 12–15: read them next). An entry with no flag is a
+/// code longer than [`LOOKAHEAD`] (or no code at all).
+const FAST: u32 = 1 << 6;
+const EOB: u32 = 1 << 7;
+const SLOW: u32 = 1 << 16;
+const LEN_MASK: u32 = 63;
 
 /// One decoding table (DC or AC).
 pub struct Table {
@@ -29,6 +31,8 @@ pub struct Table {
     /// Symbol index = code + `delta[length]`.
     delta: [i32; 17],
     symbols: Vec<u8>,
+    /// A DC table (symbols are magnitude categories, not run/size pairs).
+    dc: bool,
 }
 
 /// Sign-extends `bits` of magnitude category `size` (JPEG F.2.2.1 EXTEND).
@@ -50,6 +54,7 @@ impl Table {
             maxcode: [-1; 17],
             delta: [0; 17],
             symbols: spec.symbols.clone(),
+            dc,
         };
         let (mut code, mut index) = (0i32, 0usize);
         for len in 1..=16u32 {
@@ -84,8 +89,11 @@ impl Table {
                 // Zero-run ZRL (run 15, size 0) is a "value" 0 at k + 15, so it needs no case of its own.
                 let value = extend(tail >> (free - size), size);
                 FAST | (len + size) | (run << 8) | ((value as u32) << 16)
+            } else if size <= 15 {
+                SLOW | len | (run << 8) | (size << 12)
             } else {
-                SLOW | len | (u32::from(symbol) << 8)
+                // A DC category above 15 is invalid; the long path finds the code and refuses it.
+                0
             };
             if let Some(slot) = self.lookup.get_mut(((code << free) | tail) as usize) {
                 *slot = entry;
@@ -93,13 +101,23 @@ impl Table {
         }
     }
 
-    /// The symbol of an entry that is not FAST: from the entry (SLOW) or by the canonical search.
+    /// A code longer than [`LOOKAHEAD`] bits: its symbol by the canonical search, then its extra bits.
+    /// Takes and returns the reader by value so the hot loop's copy never has its address taken.
+    #[cold]
     #[inline(never)]
-    fn slow_symbol(&self, bits: &mut Bits, entry: u32) -> Result<u32, ()> {
-        if entry & SLOW != 0 {
-            bits.consume(entry & LEN_MASK);
-            return Ok((entry >> 8) & 0xFF);
+    fn long<'a>(&self, mut bits: Bits<'a>) -> Result<(u32, i32, Bits<'a>), ()> {
+        let symbol = self.long_symbol(&mut bits)?;
+        let size = if self.dc { symbol } else { symbol & 15 };
+        if size > 15 {
+            return Err(());
         }
+        let value = if size == 0 { 0 } else { extend(bits.peek(size), size) };
+        bits.consume(size);
+        Ok((symbol, value, bits))
+    }
+
+    /// A code longer than [`LOOKAHEAD`] bits, by the canonical-code search (JPEG F.2.2.3).
+    fn long_symbol(&self, bits: &mut Bits) -> Result<u32, ()> {
         let code16 = bits.peek(16) as i32;
         for len in LOOKAHEAD + 1..=16 {
             let code = code16 >> (16 - len);
@@ -112,80 +130,88 @@ impl Table {
         Err(())
     }
 
-    /// Reads `size` extra bits after a slow symbol and sign-extends them.
-    fn slow_value(bits: &mut Bits, size: u32) -> i32 {
-        if size == 0 {
-            return 0;
-        }
-        let v = extend(bits.peek(size), size);
-        bits.consume(size);
-        v
-    }
-
     #[inline(always)]
     fn entry(&self, bits: &Bits) -> u32 {
         self.lookup[bits.peek(LOOKAHEAD) as usize & ((1 << LOOKAHEAD) - 1)]
     }
 }
 
-/// Fixed-point fraction bits of the weights and accumulators.
-pub const FRAC: u32 = 13;
-/// The level shift (+128) and rounding, pre-added to every accumulator.
-const BIAS: i32 = (128 << FRAC) + (1 << (FRAC - 1));
-
-/// Decodes one block and returns its `N` scaled output samples in fixed point (see [`FRAC`]).
-/// `pred` is the component's DC predictor; `w[k]` the weights of zig-zag coefficient `k`.
+/// Reads the extra bits of a SLOW entry (size 1–15, in bits 12–15) after consuming its code.
 #[inline(always)]
+fn slow_value(bits: &mut Bits, e: u32) -> i32 {
+    bits.consume(e & LEN_MASK);
+    let size = ((e >> 12) & 15).max(1);
+    let value = extend(bits.peek(size), size);
+    bits.consume(size);
+    value
+}
+
+/// Decodes one block and returns its `N` scaled output samples, level-shifted, plus ½ for rounding.
+/// `pred` is the component's DC predictor; `w[k]` the weights of zig-zag coefficient `k`.
+/// Not inlined: in a function of its own the bit buffer, `k` and the samples all fit in registers.
+#[inline(never)]
 pub fn block<const N: usize>(
-    bits: &mut Bits,
+    reader: &mut Bits,
     dc: &Table,
     ac: &Table,
     pred: &mut i32,
-    w: &[[i32; N]; 64],
-) -> Result<[i32; N], ()> {
+    w: &[[f32; N]; 64],
+) -> Result<[f32; N], ()> {
+    // A local copy keeps the bit buffer in registers through the coefficient loop.
+    let mut bits = *reader;
     bits.refill();
-    let e = dc.entry(bits);
+    let e = dc.entry(&bits);
     let diff = if e & FAST != 0 {
         bits.consume(e & LEN_MASK);
         (e as i32) >> 16
+    } else if e & SLOW != 0 {
+        slow_value(&mut bits, e)
     } else {
-        let size = dc.slow_symbol(bits, e)?;
-        Table::slow_value(bits, size.min(15))
+        let (_, value, after) = dc.long(bits)?;
+        bits = after;
+        value
     };
     *pred = pred.wrapping_add(diff);
     // libjpeg keeps coefficients as 16-bit values; wrap the same way.
-    let c0 = i32::from(*pred as i16);
-    let mut out = [0i32; N];
+    let c0 = f32::from(*pred as i16);
+    let mut out = [0.0f32; N];
     for (o, &wi) in out.iter_mut().zip(&w[0]) {
-        *o = BIAS.wrapping_add(c0.wrapping_mul(wi));
+        *o = 128.5 + c0 * wi;
     }
     let mut k = 1usize;
     while k < 64 {
+        // Unconditional: a refill is cheaper than a mispredicted "is it needed" branch (measured).
         bits.refill();
-        let e = ac.entry(bits);
+        let e = ac.entry(&bits);
         let (run, value);
         if e & FAST != 0 {
             bits.consume(e & LEN_MASK);
             (run, value) = (((e >> 8) & 15) as usize, (e as i32) >> 16);
+        } else if e & SLOW != 0 {
+            (run, value) = (((e >> 8) & 15) as usize, slow_value(&mut bits, e));
         } else if e & EOB != 0 {
             bits.consume(e & LEN_MASK);
             break;
         } else {
-            let symbol = ac.slow_symbol(bits, e)?;
-            let (r, size) = (symbol >> 4, symbol & 15);
-            if size == 0 && r != 15 {
+            let (symbol, v, after) = ac.long(bits)?;
+            bits = after;
+            if symbol & 15 == 0 && symbol >> 4 != 15 {
                 break;
             }
-            (run, value) = (r as usize, Table::slow_value(bits, size));
+            (run, value) = ((symbol >> 4) as usize, v);
         }
         k += run;
-        let wk = w.get(k).ok_or(())?;
+        if k > 63 {
+            return Err(());
+        }
         if N > 1 {
-            for (o, &wi) in out.iter_mut().zip(wk) {
-                *o = o.wrapping_add(value.wrapping_mul(wi));
+            let v = value as f32;
+            for (o, &wi) in out.iter_mut().zip(&w[k & 63]) {
+                *o += v * wi;
             }
         }
         k += 1;
     }
+    *reader = bits;
     Ok(out)
 }

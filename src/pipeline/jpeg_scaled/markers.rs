@@ -114,7 +114,14 @@ fn parse_sof(body: &[u8], h: &mut Header) -> Option<Vec<Component>> {
     }
     let comps: Vec<Component> = rest
         .chunks_exact(3)
-        .map(|c| Component { id: c[0], h: usize::from(c[1] >> 4), v: usize::from(c[1] & 15), tq: usize::from(c[2]), td: 0, ta: 0 })
+        .map(|c| Component {
+            id: c[0],
+            h: usize::from(c[1] >> 4),
+            v: usize::from(c[1] & 15),
+            tq: usize::from(c[2]),
+            td: 0,
+            ta: 0,
+        })
         .collect();
     if comps.iter().any(|c| c.tq > 3 || !(1..=4).contains(&c.h) || !(1..=4).contains(&c.v)) {
         return None;

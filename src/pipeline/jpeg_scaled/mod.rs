@@ -17,18 +17,18 @@ mod markers;
 
 use super::raster::Raster;
 use bits::Bits;
-use huffman::{Table, FRAC};
+use huffman::Table;
 use markers::Header;
 
 /// Scaled IDCT weights of one component, by output block size (`N` = samples per block).
 enum Kernel {
-    K1(Box<[[i32; 1]; 64]>),
-    K2(Box<[[i32; 2]; 64]>),
-    K4(Box<[[i32; 4]; 64]>),
-    K8(Box<[[i32; 8]; 64]>),
-    K16(Box<[[i32; 16]; 64]>),
-    K32(Box<[[i32; 32]; 64]>),
-    K64(Box<[[i32; 64]; 64]>),
+    K1(Box<[[f32; 1]; 64]>),
+    K2(Box<[[f32; 2]; 64]>),
+    K4(Box<[[f32; 4]; 64]>),
+    K8(Box<[[f32; 8]; 64]>),
+    K16(Box<[[f32; 16]; 64]>),
+    K32(Box<[[f32; 32]; 64]>),
+    K64(Box<[[f32; 64]; 64]>),
 }
 
 /// One scan component with everything its blocks need.
@@ -147,14 +147,14 @@ fn decode_block(bits: &mut Bits, comp: &mut Comp, pred: &mut i32, at: usize, str
     Ok(())
 }
 
-/// Writes a block's fixed-point samples (rows of `nx`) as clamped bytes.
+/// Writes a block's samples (rows of `nx`, already offset by ½) as clamped bytes.
 #[inline(always)]
-fn store<const N: usize>(plane: &mut [u8], at: usize, stride: usize, nx: usize, samples: &[i32; N]) {
+fn store<const N: usize>(plane: &mut [u8], at: usize, stride: usize, nx: usize, samples: &[f32; N]) {
     for (row, chunk) in samples.chunks_exact(nx.max(1)).enumerate() {
         let start = at + row * stride;
         if let Some(dst) = plane.get_mut(start..start + chunk.len()) {
             for (d, &s) in dst.iter_mut().zip(chunk) {
-                *d = (s >> FRAC).clamp(0, 255) as u8;
+                *d = s.clamp(0.0, 255.0) as u8;
             }
         }
     }
