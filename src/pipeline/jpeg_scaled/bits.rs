@@ -79,7 +79,10 @@ impl<'a> Bits<'a> {
     /// Tops the buffer up to at least 56 bits. Past the end of the data it shifts in zeros.
     #[inline(always)]
     pub fn refill(&mut self) {
-        let word = match self.data.get(self.pos..).and_then(|s| s.first_chunk::<8>()) {
+        // Past the end, load the last 8 bytes (the zero padding) while `pos` keeps counting, so
+        // [`Bits::overran`] still sees the overrun; the clamp also lets the bounds check go.
+        let at = self.pos.min(self.data.len().saturating_sub(8));
+        let word = match self.data.get(at..at + 8).and_then(|s| s.first_chunk::<8>()) {
             Some(bytes) => u64::from_be_bytes(*bytes),
             None => 0,
         };

@@ -253,3 +253,62 @@ fn jpeg_scaled_timing() {
         println!("eleph12mp 1/{shrink}: ours {a:.1} ms, libjpeg-turbo {b:.1} ms, ratio {:.2}x", b / a);
     }
 }
+
+/// `input` with a DAC (arithmetic conditioning) segment after SOI: libjpeg-turbo reads and ignores it
+/// for a Huffman file, our parser refuses it, so the pipeline takes today's libjpeg-turbo path on
+/// otherwise identical data.
+fn libjpeg_turbo_only(input: &[u8]) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xCC, 0x00, 0x04, 0x00, 0x00];
+    out.extend_from_slice(input.get(2..).unwrap_or_default());
+    out
+}
+
+fn thumbnail_plan() -> crate::plan::Plan {
+    use crate::plan::{OutputRules, Processing};
+    crate::pipeline::test_util::plan(Processing { width: 800, ..Processing::default() }, OutputRules::default())
+}
+
+/// The benchmark workload (12 MP → 800 px JPEG q80) through the whole pipeline: our decoder's
+/// thumbnail against the one made from libjpeg-turbo's decode of the same data.
+#[test]
+fn final_800px_thumbnail_matches_the_libjpeg_turbo_path() {
+    use crate::pipeline::test_util::{decoded, run_ok};
+    let file = corpus("photos/eleph12mp.jpg");
+    let today = libjpeg_turbo_only(&file);
+    assert!(ours(&file, 4).is_some() && ours(&today, 4).is_none(), "the DAC copy takes the fallback");
+    let p = thumbnail_plan();
+    let (a, b) = (run_ok(&p, &file), run_ok(&p, &today));
+    assert_eq!((a.width, a.height), (b.width, b.height));
+    let (da, db) = (decoded(&a), decoded(&b));
+    let pair = Pair { width: a.width as usize, height: a.height as usize, channels: 4, a: da.as_raw(), b: db.as_raw() };
+    let s = ssim(pair).expect("same size");
+    let bytes = a.bytes.len() as f64 / b.bytes.len() as f64;
+    println!("800 px thumbnail: SSIM {s:.5} against the libjpeg-turbo path, bytes {bytes:.4}x");
+    assert!(s >= 0.99 && (0.98..=1.02).contains(&bytes), "SSIM {s:.5}, bytes ratio {bytes:.4}");
+}
+
+/// Timing, not a check: the whole pipeline on the benchmark workload, our decoder against today's
+/// libjpeg-turbo path on the same data, interleaved in one process (`cargo test --release --lib
+/// pipeline_800px_timing -- --ignored --nocapture`).
+#[test]
+#[ignore = "timing only"]
+fn pipeline_800px_timing() {
+    use crate::pipeline::test_util::run_ok;
+    let file = corpus("photos/eleph12mp.jpg");
+    let today = libjpeg_turbo_only(&file);
+    let p = thumbnail_plan();
+    let (mut ours_ms, mut theirs_ms) = (Vec::new(), Vec::new());
+    for _ in 0..21 {
+        for (input, times) in [(&file, &mut ours_ms), (&today, &mut theirs_ms)] {
+            let t = Instant::now();
+            run_ok(&p, input);
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut ours_ms), median(&mut theirs_ms));
+    println!("12 MP -> 800 px JPEG q80: ours {a:.1} ms, libjpeg-turbo path {b:.1} ms, ratio {:.3}x", b / a);
+}
