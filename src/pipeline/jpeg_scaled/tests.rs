@@ -88,7 +88,7 @@ fn write_jpeg(rgb: &[u8], width: usize, height: usize, samp: i32, restart_blocks
             assert_eq!(raw::tj3Set(handle, param as i32, value), 0);
         }
         let (mut buf, mut size) = (std::ptr::null_mut(), 0);
-        let rc = raw::tj3Compress8(handle, rgb.as_ptr(), w, 0, h, raw::TJPF_TJPF_RGB as i32, &mut buf, &mut size);
+        let rc = raw::tj3Compress8(handle, rgb.as_ptr(), w, 0, h, raw::TJPF_TJPF_RGB, &mut buf, &mut size);
         assert_eq!(rc, 0, "tj3Compress8");
         let out = std::slice::from_raw_parts(buf, size as usize).to_vec();
         raw::tj3Free(buf.cast());
@@ -106,7 +106,7 @@ fn generated_files_of_every_sampling_size_and_restart_interval_match() {
         for (w, h) in sizes {
             let rgb = synthetic(w, h);
             for restart in [0, 1, 3] {
-                let file = write_jpeg(&rgb, w, h, samp as i32, restart);
+                let file = write_jpeg(&rgb, w, h, samp, restart);
                 for shrink in [2, 4, 8] {
                     assert_close(&format!("{sname} {w}x{h} restart {restart}"), &file, shrink);
                 }
@@ -152,7 +152,7 @@ fn generated_422_and_440_are_luma_exact_and_at_least_as_close_to_the_ideal() {
     for (sname, samp) in [("4:2:2", raw::TJSAMP_TJSAMP_422), ("4:4:0", raw::TJSAMP_TJSAMP_440)] {
         for (w, h) in [(17, 9), (64, 48), (250, 131)] {
             for restart in [0, 2] {
-                let file = write_jpeg(&synthetic(w, h), w, h, samp as i32, restart);
+                let file = write_jpeg(&synthetic(w, h), w, h, samp, restart);
                 let full = reference(&file, 1);
                 for shrink in [2, 4, 8] {
                     let name = format!("{sname} {w}x{h} restart {restart} 1/{shrink}");
@@ -180,7 +180,7 @@ fn out_of_scope_files_are_left_to_libjpeg_turbo() {
     let rows: [(&str, Vec<u8>); 4] = [
         ("progressive", corpus("photos/volna_prog444q85.jpg")),
         ("CMYK", corpus("formats/pil_sample_cmyk.jpg")),
-        ("4:1:1 sampling", write_jpeg(&rgb, 40, 24, raw::TJSAMP_TJSAMP_411 as i32, 0)),
+        ("4:1:1 sampling", write_jpeg(&rgb, 40, 24, raw::TJSAMP_TJSAMP_411, 0)),
         ("not a JPEG", corpus("formats/hopper.bmp")),
     ];
     for (name, file) in rows {
