@@ -17,6 +17,7 @@ mod filters;
 pub mod geometry;
 mod icc;
 mod jpeg_dc;
+mod jpeg_scaled;
 mod metadata;
 mod negotiate;
 mod orient;
