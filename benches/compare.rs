@@ -78,7 +78,8 @@ fn row(index: usize, w: &workloads::Workload, python: &str, tmp: &Path) -> Strin
     let ours_out = tmp.join("ours.out");
     let ours = ours_in_child(index, &ours_out).expect("our pipeline in a child process");
     let ours_2 = ours_two_threads(&plan, &input);
-    let (thumb_out, imgproxy_out) = (tmp.join(format!("thumb.{}", w.format.extension())), tmp.join(format!("imgproxy.{}", w.format.extension())));
+    let (thumb_out, imgproxy_out) =
+        (tmp.join(format!("thumb.{}", w.format.extension())), tmp.join(format!("imgproxy.{}", w.format.extension())));
     let thumb = run_tool(&python_cmd(python, "thumbnail"), w, &path, Some(&thumb_out));
     let imgproxy = run_tool(&python_cmd(python, "imgproxy"), w, &path, Some(&imgproxy_out));
     let vips_2 = two_processes(python, w, &path);
@@ -88,7 +89,8 @@ fn row(index: usize, w: &workloads::Workload, python: &str, tmp: &Path) -> Strin
     let ms = |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |t| format!("{:.1}", t.median_ms));
     let mb = |t: &Option<Timing>| t.as_ref().and_then(|t| t.peak_mb).map_or("n/a".into(), |m| format!("{m:.0}"));
     let bytes = |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |t| t.bytes.to_string());
-    let ratio = |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |v| format!("{:.2}x", v.median_ms / ours.median_ms));
+    let ratio =
+        |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |v| format!("{:.2}x", v.median_ms / ours.median_ms));
     let score = |s: Option<f64>| s.map_or("n/a".into(), |s| format!("{s:.4}"));
     let cells = [
         w.name.to_string(),

@@ -37,7 +37,9 @@ pub fn decodable(format: ImageFormat) -> bool {
     matches!(format, ImageFormat::Gif | ImageFormat::Webp | ImageFormat::Png)
 }
 
-/// Decodes at most `max_frames` frames.
+/// Decodes at most `max_frames` frames and keeps them all (tests and probes; the pipeline streams
+/// them through [`for_each_frame`]).
+#[cfg(test)]
 pub fn decode_frames(input: &[u8], info: &SourceInfo, max_frames: u32) -> Result<Vec<Frame>, PipelineError> {
     let mut out = Vec::new();
     for_each_frame(input, info, max_frames, &mut |frame| {

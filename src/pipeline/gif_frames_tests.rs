@@ -28,7 +28,9 @@ fn gif_of(w: u16, h: u16, specs: &[Spec]) -> Vec<u8> {
         let mut enc = gif::Encoder::new(&mut out, w, h, &GLOBAL).unwrap();
         for s in specs {
             let indices: Vec<u8> = (0..usize::from(s.width) * usize::from(s.height))
-                .map(|i| ((i % usize::from(s.width)) * 3 + (i / usize::from(s.width)) * 5 + usize::from(s.seed)) as u8 % 4)
+                .map(|i| {
+                    ((i % usize::from(s.width)) * 3 + (i / usize::from(s.width)) * 5 + usize::from(s.seed)) as u8 % 4
+                })
                 .collect();
             let frame = gif::Frame {
                 left: s.left,
@@ -86,36 +88,51 @@ fn spec(left: u16, top: u16, size: (u16, u16), dispose: DisposalMethod, transpar
 fn disposal_and_transparency_match_the_image_crate() {
     use DisposalMethod::{Any, Background, Keep, Previous};
     let rows: Vec<(&str, Vec<Spec>)> = vec![
-        ("keep: later frames draw over earlier ones", vec![
-            spec(0, 0, (16, 12), Keep, None, 0),
-            spec(4, 3, (6, 5), Keep, None, 1),
-            spec(8, 2, (8, 8), Keep, None, 2),
-        ]),
-        ("transparent index shows the frame below", vec![
-            spec(0, 0, (16, 12), Keep, None, 0),
-            spec(0, 0, (16, 12), Keep, Some(1), 2),
-            spec(2, 2, (10, 8), Any, Some(3), 3),
-        ]),
-        ("background clears only the frame's rectangle", vec![
-            spec(0, 0, (16, 12), Keep, None, 0),
-            spec(3, 2, (7, 6), Background, None, 1),
-            spec(5, 5, (4, 4), Keep, Some(0), 2),
-        ]),
-        ("previous restores what was under the frame", vec![
-            spec(0, 0, (16, 12), Keep, Some(2), 0),
-            spec(2, 1, (9, 9), Previous, None, 1),
-            spec(6, 4, (6, 6), Previous, Some(0), 2),
-            spec(0, 0, (16, 12), Keep, Some(1), 3),
-        ]),
-        ("first frame disposed to previous leaves the transparent canvas", vec![
-            spec(1, 1, (8, 8), Previous, None, 0),
-            spec(4, 4, (8, 8), Keep, Some(0), 1),
-        ]),
-        ("frames hanging over the screen edge are clipped", vec![
-            spec(10, 8, (10, 10), Background, None, 0),
-            spec(12, 0, (8, 20), Previous, Some(1), 1),
-            spec(0, 0, (4, 4), Keep, None, 2),
-        ]),
+        (
+            "keep: later frames draw over earlier ones",
+            vec![
+                spec(0, 0, (16, 12), Keep, None, 0),
+                spec(4, 3, (6, 5), Keep, None, 1),
+                spec(8, 2, (8, 8), Keep, None, 2),
+            ],
+        ),
+        (
+            "transparent index shows the frame below",
+            vec![
+                spec(0, 0, (16, 12), Keep, None, 0),
+                spec(0, 0, (16, 12), Keep, Some(1), 2),
+                spec(2, 2, (10, 8), Any, Some(3), 3),
+            ],
+        ),
+        (
+            "background clears only the frame's rectangle",
+            vec![
+                spec(0, 0, (16, 12), Keep, None, 0),
+                spec(3, 2, (7, 6), Background, None, 1),
+                spec(5, 5, (4, 4), Keep, Some(0), 2),
+            ],
+        ),
+        (
+            "previous restores what was under the frame",
+            vec![
+                spec(0, 0, (16, 12), Keep, Some(2), 0),
+                spec(2, 1, (9, 9), Previous, None, 1),
+                spec(6, 4, (6, 6), Previous, Some(0), 2),
+                spec(0, 0, (16, 12), Keep, Some(1), 3),
+            ],
+        ),
+        (
+            "first frame disposed to previous leaves the transparent canvas",
+            vec![spec(1, 1, (8, 8), Previous, None, 0), spec(4, 4, (8, 8), Keep, Some(0), 1)],
+        ),
+        (
+            "frames hanging over the screen edge are clipped",
+            vec![
+                spec(10, 8, (10, 10), Background, None, 0),
+                spec(12, 0, (8, 20), Previous, Some(1), 1),
+                spec(0, 0, (4, 4), Keep, None, 2),
+            ],
+        ),
     ];
     for (name, specs) in rows {
         assert_same_as_reference(name, &gif_of(16, 12, &specs));
@@ -132,11 +149,15 @@ fn corpus_gifs_match_the_image_crate() {
 #[test]
 fn opaque_canvases_come_out_as_rgb_and_transparent_ones_as_rgba() {
     use DisposalMethod::{Background, Keep};
-    let bytes = gif_of(8, 8, &[
-        spec(0, 0, (8, 8), Keep, None, 0),
-        spec(2, 2, (4, 4), Background, None, 1),
-        spec(0, 0, (2, 2), Keep, None, 2),
-    ]);
+    let bytes = gif_of(
+        8,
+        8,
+        &[
+            spec(0, 0, (8, 8), Keep, None, 0),
+            spec(2, 2, (4, 4), Background, None, 1),
+            spec(0, 0, (2, 2), Keep, None, 2),
+        ],
+    );
     let alpha: Vec<bool> = ours(&bytes).iter().map(|(r, _)| r.alpha).collect();
     assert_eq!(alpha, [false, false, true], "the cleared rectangle makes the third canvas transparent");
 }
@@ -144,11 +165,15 @@ fn opaque_canvases_come_out_as_rgb_and_transparent_ones_as_rgba() {
 #[test]
 fn frames_entirely_off_the_screen_draw_nothing() {
     use DisposalMethod::{Background, Keep, Previous};
-    let bytes = gif_of(8, 8, &[
-        spec(0, 0, (8, 8), Keep, None, 0),
-        spec(20, 30, (4, 4), Background, None, 1),
-        spec(20, 30, (4, 4), Previous, None, 1),
-    ]);
+    let bytes = gif_of(
+        8,
+        8,
+        &[
+            spec(0, 0, (8, 8), Keep, None, 0),
+            spec(20, 30, (4, 4), Background, None, 1),
+            spec(20, 30, (4, 4), Previous, None, 1),
+        ],
+    );
     let frames = ours(&bytes);
     assert_eq!(frames.len(), 3);
     assert!(frames.iter().all(|(r, _)| r.data == frames[0].0.data), "off-screen frames leave the canvas alone");
