@@ -1,6 +1,11 @@
-//! Ours vs libvips (pyvips, as imgproxy drives it) vs sharp in the same run, same inputs, same settings:
-//! median time with one thread, images/s with both cores (two threads for us, two single-threaded
-//! processes for libvips), output sizes, and luma SSIM of our output against libvips' (first frame).
+//! Ours vs libvips (pyvips) vs sharp in the same run, same inputs, same settings: median time with one
+//! thread, images/s with both cores (two threads for us, two single-threaded processes for libvips),
+//! peak RSS of each engine's own process, output sizes, and luma SSIM of our output against libvips'
+//! (first frame). libvips runs twice: through its `thumbnail` (what sharp and most users run) and the
+//! way imgproxy drives it (JPEG shrink-on-load by the largest factor that covers the target, then
+//! Lanczos3 `resize`, animations frame by frame). Every engine runs each workload in its own process:
+//! ours is this binary again with `BENCH_OURS_CHILD` set. Prints the markdown table of
+//! `docs/BENCHMARKS.md`.
 //!
 //! `cargo bench --bench compare` (uses `.venv/bin/python` with pyvips when present, else `python3`;
 //! sharp when `BENCH_NODE_PATH` names a `node_modules` holding it; `scripts/bench` sets both up).
@@ -16,65 +21,139 @@ use lambda_media_proxy::pipeline::{self, quality};
 
 const ITERATIONS: usize = 15;
 
+/// Set in the environment of the child process that runs our pipeline (the workload's index).
+const CHILD_VAR: &str = "BENCH_OURS_CHILD";
+
 /// One tool's result on one workload.
 struct Timing {
     median_ms: f64,
     bytes: usize,
+    /// Peak resident set of the whole process (`VmHWM`), in MB.
+    peak_mb: Option<f64>,
 }
 
 fn main() {
+    if let Ok(index) = std::env::var(CHILD_VAR) {
+        return ours_child(&index);
+    }
     let python = python();
     let tmp = std::env::temp_dir().join(format!("bench-compare-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("temp dir");
-    println!("| workload | ours ms | libvips ms | sharp ms | ours/libvips | ours img/s 2 cores | libvips img/s 2 cores | ours bytes | libvips bytes | sharp bytes | SSIM ours vs libvips |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for w in workloads::WORKLOADS {
-        let path = workloads::corpus().join(w.file);
-        let input = std::fs::read(&path).expect("corpus file");
-        let plan = workloads::plan(w);
-        let ours = time_ours(&plan, &input, &tmp.join("ours.out"));
-        let ours_2 = ours_two_threads(&plan, &input);
-        let vips_out = tmp.join(format!("libvips.{}", w.format.extension()));
-        let vips = run_tool(&python_cmd(&python), w, &path, Some(&vips_out));
-        let vips_2 = two_processes(&python, w, &path);
-        let sharp = sharp_cmd().and_then(|c| run_tool(&c, w, &path, None));
-        let ssim = vips.as_ref().and_then(|_| ssim_vs(&python, &tmp.join("ours.out"), &vips_out, &tmp));
-        let cell = |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |t| format!("{:.1}", t.median_ms));
-        let bytes = |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |t| t.bytes.to_string());
-        let ratio = vips.as_ref().map_or("n/a".into(), |v| format!("{:.2}x", v.median_ms / ours.median_ms));
-        println!(
-            "| {} | {:.1} | {} | {} | {ratio} | {ours_2:.1} | {} | {} | {} | {} | {} |",
-            w.name,
-            ours.median_ms,
-            cell(&vips),
-            cell(&sharp),
-            vips_2.map_or("n/a".into(), |v| format!("{v:.1}")),
-            ours.bytes,
-            bytes(&vips),
-            bytes(&sharp),
-            ssim.map_or("n/a".into(), |s| format!("{s:.4}")),
-        );
+    println!("{}", HEADER.join(" | ").trim());
+    println!("|---|{}", "---:|".repeat(HEADER.len() - 1));
+    for (index, w) in workloads::WORKLOADS.iter().enumerate() {
+        println!("{}", row(index, w, &python, &tmp));
     }
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The table's columns; "as imgproxy" is libvips driven with imgproxy's own shrink-on-load rule and
+/// Lanczos3 resize instead of libvips' `thumbnail`.
+const HEADER: &[&str] = &[
+    "| workload",
+    "ours ms",
+    "libvips thumbnail ms",
+    "libvips as imgproxy ms",
+    "sharp ms",
+    "ours/libvips thumbnail",
+    "ours/libvips as imgproxy",
+    "ours img/s 2 cores",
+    "libvips img/s 2 cores",
+    "ours peak MB",
+    "libvips peak MB",
+    "libvips as imgproxy peak MB",
+    "sharp peak MB",
+    "ours bytes",
+    "libvips bytes",
+    "sharp bytes",
+    "SSIM vs libvips thumbnail",
+    "SSIM vs libvips as imgproxy |",
+];
+
+/// Runs every engine on workload `w` and formats its table row.
+fn row(index: usize, w: &workloads::Workload, python: &str, tmp: &Path) -> String {
+    let path = workloads::input_path(w);
+    let input = std::fs::read(&path).expect("input file");
+    let plan = workloads::plan(w);
+    let ours_out = tmp.join("ours.out");
+    let ours = ours_in_child(index, &ours_out).expect("our pipeline in a child process");
+    let ours_2 = ours_two_threads(&plan, &input);
+    let (thumb_out, imgproxy_out) =
+        (tmp.join(format!("thumb.{}", w.format.extension())), tmp.join(format!("imgproxy.{}", w.format.extension())));
+    let thumb = run_tool(&python_cmd(python, "thumbnail"), w, &path, Some(&thumb_out));
+    let imgproxy = run_tool(&python_cmd(python, "imgproxy"), w, &path, Some(&imgproxy_out));
+    let vips_2 = two_processes(python, w, &path);
+    let sharp = sharp_cmd().and_then(|c| run_tool(&c, w, &path, None));
+    let ssim = |t: &Option<Timing>, theirs: &Path| t.as_ref().and_then(|_| ssim_vs(python, &ours_out, theirs, tmp));
+    let (ssim_thumb, ssim_imgproxy) = (ssim(&thumb, &thumb_out), ssim(&imgproxy, &imgproxy_out));
+    let ms = |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |t| format!("{:.1}", t.median_ms));
+    let mb = |t: &Option<Timing>| t.as_ref().and_then(|t| t.peak_mb).map_or("n/a".into(), |m| format!("{m:.0}"));
+    let bytes = |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |t| t.bytes.to_string());
+    let ratio =
+        |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |v| format!("{:.2}x", v.median_ms / ours.median_ms));
+    let score = |s: Option<f64>| s.map_or("n/a".into(), |s| format!("{s:.4}"));
+    let cells = [
+        w.name.to_string(),
+        format!("{:.1}", ours.median_ms),
+        ms(&thumb),
+        ms(&imgproxy),
+        ms(&sharp),
+        ratio(&thumb),
+        ratio(&imgproxy),
+        format!("{ours_2:.1}"),
+        vips_2.map_or("n/a".into(), |v| format!("{v:.1}")),
+        ours.peak_mb.map_or("n/a".into(), |m| format!("{m:.0}")),
+        mb(&thumb),
+        mb(&imgproxy),
+        mb(&sharp),
+        ours.bytes.to_string(),
+        bytes(&thumb),
+        bytes(&sharp),
+        score(ssim_thumb),
+        score(ssim_imgproxy),
+    ];
+    format!("| {} |", cells.join(" | "))
 }
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(120)
 }
 
-/// Median wall time of our pipeline after one warm-up run; the output is saved to `save`.
-fn time_ours(plan: &lambda_media_proxy::plan::Plan, input: &[u8], save: &Path) -> Timing {
-    let out = pipeline::run(plan, input, deadline()).expect("pipeline").bytes;
-    std::fs::write(save, &out).expect("save output");
+/// Runs our pipeline on workload `index` in a fresh child process (this bench binary again), so that
+/// its peak RSS is the workload's alone, as for the libvips and sharp processes.
+fn ours_in_child(index: usize, save: &Path) -> Option<Timing> {
+    let exe = std::env::current_exe().ok()?;
+    let output = Command::new(exe).env(CHILD_VAR, index.to_string()).env("BENCH_SAVE", save).output().ok()?;
+    parse(output)
+}
+
+/// The child side: median wall time of our pipeline after one warm-up run, output saved to
+/// `$BENCH_SAVE`, printed as the tools' JSON line.
+fn ours_child(index: &str) {
+    let w = index.parse::<usize>().ok().and_then(|i| workloads::WORKLOADS.get(i)).expect("workload index");
+    let input = std::fs::read(workloads::input_path(w)).expect("input file");
+    let plan = workloads::plan(w);
+    let out = pipeline::run(&plan, &input, deadline()).expect("pipeline").bytes;
+    if let Some(save) = std::env::var_os("BENCH_SAVE") {
+        std::fs::write(save, &out).expect("save output");
+    }
     let mut times: Vec<f64> = (0..ITERATIONS)
         .map(|_| {
             let start = Instant::now();
-            std::hint::black_box(pipeline::run(plan, input, deadline()).expect("pipeline"));
+            std::hint::black_box(pipeline::run(&plan, &input, deadline()).expect("pipeline"));
             start.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    Timing { median_ms: times[times.len() / 2], bytes: out.len() }
+    let peak = peak_rss_kb().map_or("null".into(), |k| k.to_string());
+    println!("{{\"median_ms\": {}, \"bytes\": {}, \"peak_rss_kb\": {peak}}}", times[times.len() / 2], out.len());
+}
+
+/// This process' peak resident set (`VmHWM` in `/proc/self/status`), in kB; Linux only.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Images per second with one image per core: two threads, each running the workload in a loop.
@@ -137,13 +216,17 @@ fn parse(output: Output) -> Option<Timing> {
         return None;
     }
     let line = String::from_utf8_lossy(&output.stdout);
-    Some(Timing { median_ms: json_number(&line, "median_ms")?, bytes: json_number(&line, "bytes")? as usize })
+    Some(Timing {
+        median_ms: json_number(&line, "median_ms")?,
+        bytes: json_number(&line, "bytes")? as usize,
+        peak_mb: json_number(&line, "peak_rss_kb").map(|kb| kb / 1024.0),
+    })
 }
 
 /// libvips images/s with one image per core: two single-threaded processes at once.
 fn two_processes(python: &str, w: &workloads::Workload, file: &Path) -> Option<f64> {
     let children: Vec<_> = (0..2)
-        .map(|_| command(&python_cmd(python), w, file).stdout(std::process::Stdio::piped()).spawn())
+        .map(|_| command(&python_cmd(python, "thumbnail"), w, file).stdout(std::process::Stdio::piped()).spawn())
         .collect::<Result<_, _>>()
         .ok()?;
     let mut rate = 0.0;
@@ -182,8 +265,10 @@ fn json_number(line: &str, key: &str) -> Option<f64> {
     rest[..end].trim().parse().ok()
 }
 
-fn python_cmd(python: &str) -> Vec<String> {
-    vec![python.to_string(), concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_libvips.py").to_string()]
+/// `bench_libvips.py` in `mode`: `thumbnail` (libvips' own thumbnail) or `imgproxy` (imgproxy's rule).
+fn python_cmd(python: &str, mode: &str) -> Vec<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_libvips.py");
+    vec![python.to_string(), script.to_string(), "--mode".to_string(), mode.to_string()]
 }
 
 /// `node scripts/bench_sharp.js` when `BENCH_NODE_PATH` (a `node_modules` folder) holds sharp.

@@ -1,8 +1,9 @@
 //! The benchmark workloads, shared by `pipeline.rs` (criterion) and `compare.rs` (ours vs libvips).
-//! Each names a corpus image and the same settings on both sides (see `scripts/bench_libvips.py`).
+//! Each names a corpus image (or [`GIF_50`], generated at bench time) and the same settings on both
+//! sides (see `scripts/bench_libvips.py`).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use lambda_media_proxy::plan::{ImageFormat, Limits, OutputRules, Plan, Processing, ResponsePolicy, SourceRef};
 
@@ -90,6 +91,15 @@ pub const WORKLOADS: &[Workload] = &[
         pages: 1,
     },
     Workload {
+        name: "animated GIF 50 frames 400x300 (generated) -> 128px WebP q75",
+        file: GIF_50,
+        format: ImageFormat::Webp,
+        width: 128,
+        quality: 75,
+        blur: 0.0,
+        pages: 50,
+    },
+    Workload {
         name: "animated GIF 42 frames -> 128px WebP q75",
         file: "formats/iss634.gif",
         format: ImageFormat::Webp,
@@ -99,6 +109,52 @@ pub const WORKLOADS: &[Workload] = &[
         pages: 42,
     },
 ];
+
+/// The "animated GIF 50 frames" input: not in the corpus, so [`input_path`] makes it.
+pub const GIF_50: &str = "generated:pan-zoom-50.gif";
+
+/// Where workload `w`'s input is: in the corpus, or generated once into `.cache/bench-inputs`.
+pub fn input_path(w: &Workload) -> PathBuf {
+    match w.file.strip_prefix("generated:") {
+        None => corpus().join(w.file),
+        Some(name) => {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/bench-inputs");
+            let path = dir.join(name);
+            if !path.exists() {
+                std::fs::create_dir_all(&dir).expect("cache dir");
+                let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
+                std::fs::write(&tmp, pan_zoom_gif(&corpus().join("photos/lake9mp.jpg"), 50)).expect("write gif");
+                std::fs::rename(&tmp, &path).expect("rename gif");
+            }
+            path
+        }
+    }
+}
+
+/// A deterministic `frames`-frame 400×300 GIF that pans and zooms across a photo (every pixel changes
+/// from frame to frame, the hard case for GIF decoders and WebP's frame differencing), quantised per
+/// frame by the `gif` crate's NeuQuant, 40 ms a frame, looping forever.
+pub fn pan_zoom_gif(photo: &Path, frames: u32) -> Vec<u8> {
+    let (w, h) = (400u32, 300u32);
+    let photo = image::open(photo).expect("photo").into_rgba8();
+    let base = image::imageops::resize(&photo, 1200, 675, image::imageops::FilterType::Triangle);
+    let mut out = Vec::new();
+    let mut enc = gif::Encoder::new(&mut out, w as u16, h as u16, &[]).expect("gif encoder");
+    enc.set_repeat(gif::Repeat::Infinite).expect("repeat");
+    for i in 0..frames {
+        let t = f64::from(i) / f64::from(frames.max(2) - 1);
+        // The window grows from 480×360 to 720×540 while moving from the left to the right edge.
+        let (cw, ch) = ((480.0 + 240.0 * t) as u32, (360.0 + 180.0 * t) as u32);
+        let (x, y) = (((1200 - cw) as f64 * t) as u32, ((675 - ch) as f64 * (1.0 - t) * 0.5) as u32);
+        let crop = image::imageops::crop_imm(&base, x, y, cw, ch).to_image();
+        let mut rgba = image::imageops::resize(&crop, w, h, image::imageops::FilterType::Triangle).into_raw();
+        let mut frame = gif::Frame::from_rgba_speed(w as u16, h as u16, &mut rgba, 10);
+        frame.delay = 4;
+        enc.write_frame(&frame).expect("gif frame");
+    }
+    drop(enc);
+    out
+}
 
 /// `../shared/corpus` beside the repository (or `$CORPUS_DIR`).
 pub fn corpus() -> PathBuf {

@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
-"""Times libvips (the engine of imgproxy and sharp) on one workload, the way imgproxy drives it:
-thumbnail_buffer (shrink-on-load + lanczos3) then save. Prints one JSON line for benches/compare.rs.
+"""Times libvips (the engine of imgproxy and sharp) on one workload. Prints one JSON line for
+benches/compare.rs, with the process' peak RSS (VmHWM, which includes the interpreter and libvips itself).
+
+--mode thumbnail: thumbnail_buffer (libvips' shrink-on-load, which keeps a margin of 2 for the final
+Lanczos3, + lanczos3). --mode imgproxy: the way imgproxy drives libvips: JPEGs load with shrink = the
+largest of 8, 4, 2 that still covers the target, then `resize` with Lanczos3 to the exact size, alpha
+premultiplied around it (imgproxy's vips_resize_go); animations are loaded whole into memory and each
+frame is resized on its own and copied to memory, then joined (imgproxy's transformAnimated).
 
 Run single-threaded with VIPS_CONCURRENCY=1. Settings mirror ours and imgproxy's: JPEG Q with 4:2:0 chroma,
 optimised Huffman tables and metadata stripped (imgproxy passes optimize_coding and strip to jpegsave),
@@ -15,9 +21,44 @@ import time
 import pyvips
 
 
+def thumbnail(buf, args):
+    return pyvips.Image.thumbnail_buffer(buf, args.width, height=args.height or 10_000_000,
+                                         option_string=f"n={args.pages}" if args.pages != 1 else "")
+
+
+def resize_frame(img, width, height):
+    """Lanczos3 to exactly width x height, premultiplied when there is alpha (as imgproxy)."""
+    alpha = img.hasalpha()
+    if alpha:
+        img = img.premultiply()
+    img = img.resize(width / img.width, vscale=height / img.height, kernel="lanczos3")
+    return img.unpremultiply().cast("uchar") if alpha else img
+
+
+def imgproxy_way(buf, args):
+    head = pyvips.Image.new_from_buffer(buf, "", **({"n": args.pages} if args.pages != 1 else {}))
+    page_h = head.get("page-height") if head.get_typeof("page-height") else head.height
+    pages = head.height // page_h
+    scale = args.width / head.width
+    if args.height:
+        scale = min(scale, args.height / page_h)
+    tw, th = max(1, round(head.width * scale)), max(1, round(page_h * scale))
+    if head.get("vips-loader").startswith("jpegload"):
+        shrink = next((s for s in (8, 4, 2) if 1 / scale >= s), 1)
+        head = pyvips.Image.jpegload_buffer(buf, shrink=shrink)
+    if pages == 1:
+        return resize_frame(head, tw, th)
+    # imgproxy holds the decoded animation in memory and copies each transformed frame to memory.
+    head = head.copy_memory()
+    frames = [resize_frame(head.crop(0, i * page_h, head.width, page_h), tw, th).copy_memory()
+              for i in range(pages)]
+    out = pyvips.Image.arrayjoin(frames, across=1).copy()
+    out.set_type(pyvips.GValue.gint_type, "page-height", th)
+    return out
+
+
 def run_once(buf, args):
-    image = pyvips.Image.thumbnail_buffer(buf, args.width, height=args.height or 10_000_000,
-                                          option_string=f"n={args.pages}" if args.pages != 1 else "")
+    image = thumbnail(buf, args) if args.mode == "thumbnail" else imgproxy_way(buf, args)
     if args.blur > 0:
         image = image.gaussblur(args.blur)
     if args.format == "jpeg":
@@ -46,6 +87,7 @@ def main():
     p.add_argument("--pages", type=int, default=1)
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--save", default="")
+    p.add_argument("--mode", choices=["thumbnail", "imgproxy"], default="thumbnail")
     args = p.parse_args()
     buf = open(args.file, "rb").read()
     run_once(buf, args)  # warm-up: loads, allocates pools
@@ -63,7 +105,20 @@ def main():
         "width": image.width,
         "height": image.height,
         "libvips": f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}",
+        "peak_rss_kb": peak_rss_kb(),
     }))
+
+
+def peak_rss_kb():
+    """VmHWM of this process in kB (Linux), or None."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 if __name__ == "__main__":

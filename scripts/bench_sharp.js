@@ -25,6 +25,16 @@ async function runOnce(buf, a) {
   return img.toBuffer({ resolveWithObject: true });
 }
 
+// VmHWM of this process in kB (Linux; includes node itself), or null.
+function peakRssKb() {
+  try {
+    const line = fs.readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith("VmHWM:"));
+    return line ? Number(line.split(/\s+/)[1]) : null;
+  } catch (e) {
+    return null;
+  }
+}
+
 (async () => {
   const a = parse(process.argv);
   sharp.concurrency(Number(process.env.SHARP_CONCURRENCY || 1));
@@ -43,5 +53,6 @@ async function runOnce(buf, a) {
   console.log(JSON.stringify({
     median_ms: times[Math.floor(times.length / 2)], min_ms: times[0], bytes: out.data.length,
     width: out.info.width, height: out.info.height, sharp: sharp.versions.sharp, libvips: sharp.versions.vips,
+    peak_rss_kb: peakRssKb(),
   }));
 })().catch((e) => { console.error(String(e)); process.exit(1); });

@@ -173,7 +173,8 @@ pub fn estimate_input(plan: &Plan, input: &[u8]) -> u64 {
 }
 
 /// Bytes of pixels a pipeline run of `plan` on a source probed as `probe` holds at its peak: the decoded
-/// frames (after shrink-on-load) plus the resized frames, plus one encode buffer of the result's size.
+/// image (after shrink-on-load; an animation's canvases) plus the resized frames, plus one encode buffer of
+/// the result's size.
 /// An EXIF orientation (JPEG and WebP with `auto_rotate`, unknown before decoding) may swap the axes the
 /// layout is computed on, so then both are tried and the larger estimate kept.
 pub fn estimate(plan: &Plan, probe: &Probe) -> u64 {
@@ -216,7 +217,13 @@ fn estimate_oriented(plan: &Plan, probe: &Probe, w: u32, h: u32) -> u64 {
     };
     let result = rgba(layout.width, layout.height).max(rgba(layout.scaled_width, layout.scaled_height));
     let frames = u64::from(frames_kept(plan, probe));
-    frames.saturating_mul(decoded.saturating_add(result)).saturating_add(result)
+    if frames > 1 {
+        // Animations stream (`animation::for_each_frame`): one compositing canvas, the frame handed on and
+        // a "previous" disposal copy at full size, but every resized frame is kept until the encoder runs.
+        decoded.saturating_mul(3).saturating_add(frames.saturating_mul(result)).saturating_add(result)
+    } else {
+        decoded.saturating_add(result).saturating_add(result)
+    }
 }
 
 /// The factor a decoder loads smaller by: JPEG's DCT scaling (1/2, 1/4, 1/8, as `pipeline::decode`),
@@ -274,8 +281,9 @@ mod tests {
             ("JPEG 8x smaller loads at 1/8", plan(100, 0, 1), probe(ImageFormat::Jpeg, 800, 400, 1), 20_000 + 2 * 20_000),
             ("JPEG 3x smaller loads at 1/2", plan(100, 0, 1), probe(ImageFormat::Jpeg, 300, 150, 1), 150 * 75 * 4 + 2 * 20_000),
             ("PNG 8x smaller still decodes in full", plan(100, 0, 1), probe(ImageFormat::Png, 800, 400, 1), 1_280_000 + 2 * 20_000),
-            ("animation kept: every frame", plan(0, 0, 10), probe(ImageFormat::Gif, 100, 50, 4), 4 * 40_000 + 20_000),
-            ("animation capped by the frame limit", plan(0, 0, 2), probe(ImageFormat::Gif, 100, 50, 4), 2 * 40_000 + 20_000),
+            ("animation kept: canvases + every resized frame", plan(0, 0, 10), probe(ImageFormat::Gif, 100, 50, 4), 3 * 20_000 + 4 * 20_000 + 20_000),
+            ("animation capped by the frame limit", plan(0, 0, 2), probe(ImageFormat::Gif, 100, 50, 4), 3 * 20_000 + 2 * 20_000 + 20_000),
+            ("animation of 100 frames, 10x smaller", plan(10, 0, 1000), probe(ImageFormat::Gif, 100, 50, 100), 3 * 20_000 + 100 * 200 + 200),
             ("first frame only", plan(0, 0, 1), probe(ImageFormat::Gif, 100, 50, 4), 3 * 20_000),
             ("zero size: the decoded size", plan(0, 0, 1), probe(ImageFormat::Png, 0, 50, 1), 0),
         ];

@@ -1,6 +1,7 @@
-//! Parity with libvips (the engine inside imgproxy): the same resize-only thumbnails made by pyvips'
-//! `thumbnail` and by our pipeline must have equal dimensions and a luma SSIM ≥ 0.97 (issue 3, "Compare
-//! with libvips output for a sample"). Sources are corpus JPEGs (baseline, and a progressive one that
+//! Parity with libvips (the engine inside imgproxy): the same resize-only thumbnails made by pyvips
+//! driven as imgproxy drives it and by our pipeline must have equal dimensions and a luma SSIM ≥ 0.995
+//! (issue 3 asks ≥ 0.97 for "Compare with libvips output for a sample"; every case scores ≥ 0.999, so the
+//! bar sits where a real regression in resampling or shrink-on-load would show). Sources are corpus JPEGs (baseline, and a progressive one that
 //! takes our DC-only path) and PNGs with alpha; both sides write PNG so no lossy encoder is compared.
 //!
 //! Needs pyvips in the repository's `.venv` (`scripts/test` installs it). Without it the test prints why
@@ -50,6 +51,9 @@ const CASES: &[Case] = &[
     Case { file: "photos/mate-Storm.jpg", width: 400, height: 0, fill: false },
     Case { file: "photos/mate-LadyBird.jpg", width: 300, height: 300, fill: true },
     Case { file: "photos/volna_prog444q85.jpg", width: 400, height: 0, fill: false },
+    // Scored 0.94–0.96 against libvips' `thumbnail`, which decodes this one at full size (its 2× margin)
+    // where imgproxy and we take the 1/2 DCT scale; driven as imgproxy, it must match like the others.
+    Case { file: "photos/sharp_2725x2225.jpg", width: 800, height: 0, fill: false },
     Case { file: "photos/sharp_paper_2048x1536.png", width: 400, height: 0, fill: false },
     Case { file: "formats/ukui-city.png", width: 300, height: 300, fill: true },
 ];
@@ -137,6 +141,6 @@ fn resize_only_thumbnails_match_libvips() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     for (file, ssim) in scores {
-        assert!(ssim >= 0.97, "{file}: SSIM {ssim} < 0.97");
+        assert!(ssim >= 0.995, "{file}: SSIM {ssim} < 0.995");
     }
 }

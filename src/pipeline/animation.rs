@@ -4,8 +4,9 @@
 //!
 //! The frame count is capped before decoding: at most `max_animation_frames` frames are ever decoded
 //! (the probe already refused sources whose kept frames exceed the resolution limit). WebP frames come
-//! from libwebp's animation decoder, GIF and APNG from the `image` crate under an allocation cap; the
-//! result is written by libwebp's animation encoder at the plan's quality. Knows nothing of URLs.
+//! from libwebp's animation decoder, GIF frames from `gif_frames.rs` (one reused canvas), APNG from the
+//! `image` crate, all under an allocation cap, and are handed on one at a time; the result is written
+//! by libwebp's animation encoder at the plan's quality with libvips' `webpsave` settings. Knows nothing of URLs.
 
 use std::io::Cursor;
 
@@ -14,6 +15,7 @@ use libwebp_sys as webp;
 
 use crate::plan::{ImageFormat, OutputRules};
 
+use super::gif_frames::GifFrames;
 use super::probe::SourceInfo;
 use super::raster::Raster;
 use super::PipelineError;
@@ -35,23 +37,60 @@ pub fn decodable(format: ImageFormat) -> bool {
     matches!(format, ImageFormat::Gif | ImageFormat::Webp | ImageFormat::Png)
 }
 
-/// Decodes at most `max_frames` frames.
+/// Decodes at most `max_frames` frames and keeps them all (tests and probes; the pipeline streams
+/// them through [`for_each_frame`]).
+#[cfg(test)]
 pub fn decode_frames(input: &[u8], info: &SourceInfo, max_frames: u32) -> Result<Vec<Frame>, PipelineError> {
+    let mut out = Vec::new();
+    for_each_frame(input, info, max_frames, &mut |frame| {
+        out.push(frame);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Decodes at most `max_frames` frames and hands each to `each` as soon as it is composited, so
+/// that only one full-size frame is alive at a time (issue 3 "Memory"). Errors from `each` stop
+/// the decoding and are returned.
+pub fn for_each_frame(
+    input: &[u8],
+    info: &SourceInfo,
+    max_frames: u32,
+    each: &mut dyn FnMut(Frame) -> Result<(), PipelineError>,
+) -> Result<(), PipelineError> {
     let max = max_frames.max(1) as usize;
-    match info.probe.format {
-        ImageFormat::Webp => webp_frames(input, max),
-        ImageFormat::Gif => {
-            let mut decoder = image::codecs::gif::GifDecoder::new(Cursor::new(input)).map_err(corrupt)?;
-            image::ImageDecoder::set_limits(&mut decoder, limits(info)).map_err(corrupt)?;
-            collect(decoder.into_frames(), max)
-        }
+    let count = match info.probe.format {
+        ImageFormat::Webp => webp_frames(input, max, each)?,
+        ImageFormat::Gif => gif_frames(input, info, max, each)?,
         ImageFormat::Png => {
             let mut decoder = image::codecs::png::PngDecoder::new(Cursor::new(input)).map_err(corrupt)?;
             image::ImageDecoder::set_limits(&mut decoder, limits(info)).map_err(corrupt)?;
-            collect(decoder.apng().map_err(corrupt)?.into_frames(), max)
+            image_frames(decoder.apng().map_err(corrupt)?.into_frames(), max, each)?
         }
-        other => Err(PipelineError::Unsupported(format!("animated {other}"))),
+        other => return Err(PipelineError::Unsupported(format!("animated {other}"))),
+    };
+    if count == 0 {
+        return Err(PipelineError::Corrupt("animation without frames".into()));
     }
+    Ok(())
+}
+
+/// GIF frames from `gif_frames.rs`' one-canvas compositor.
+fn gif_frames(
+    input: &[u8],
+    info: &SourceInfo,
+    max: usize,
+    each: &mut dyn FnMut(Frame) -> Result<(), PipelineError>,
+) -> Result<usize, PipelineError> {
+    let cap = limits(info).max_alloc.unwrap_or(u64::MAX);
+    let mut frames = GifFrames::new(input, cap)?;
+    let mut count = 0;
+    while count < max {
+        let Some((raster, delay_ms)) = frames.next_frame()? else { break };
+        each(Frame { raster, delay_ms: delay_ms.max(MIN_DELAY_MS) })?;
+        count += 1;
+    }
+    Ok(count)
 }
 
 fn corrupt(e: impl std::fmt::Display) -> PipelineError {
@@ -65,8 +104,12 @@ fn limits(info: &SourceInfo) -> image::Limits {
     limits
 }
 
-fn collect(frames: image::Frames<'_>, max: usize) -> Result<Vec<Frame>, PipelineError> {
-    let mut out = Vec::new();
+fn image_frames(
+    frames: image::Frames<'_>,
+    max: usize,
+    each: &mut dyn FnMut(Frame) -> Result<(), PipelineError>,
+) -> Result<usize, PipelineError> {
+    let mut count = 0;
     for frame in frames.take(max) {
         let frame = frame.map_err(corrupt)?;
         let (num, den) = frame.delay().numer_denom_ms();
@@ -74,16 +117,18 @@ fn collect(frames: image::Frames<'_>, max: usize) -> Result<Vec<Frame>, Pipeline
         let buffer = frame.into_buffer();
         let (width, height) = buffer.dimensions();
         let raster = Raster { width, height, alpha: true, data: buffer.into_raw() };
-        out.push(Frame { raster, delay_ms: delay_ms.max(MIN_DELAY_MS) });
+        each(Frame { raster, delay_ms: delay_ms.max(MIN_DELAY_MS) })?;
+        count += 1;
     }
-    if out.is_empty() {
-        return Err(PipelineError::Corrupt("animation without frames".into()));
-    }
-    Ok(out)
+    Ok(count)
 }
 
 /// Frames of an animated WebP, composited by libwebp's animation decoder.
-fn webp_frames(input: &[u8], max: usize) -> Result<Vec<Frame>, PipelineError> {
+fn webp_frames(
+    input: &[u8],
+    max: usize,
+    each: &mut dyn FnMut(Frame) -> Result<(), PipelineError>,
+) -> Result<usize, PipelineError> {
     let data = webp::WebPData { bytes: input.as_ptr(), size: input.len() };
     // SAFETY: a zeroed options struct is what the init call expects to fill in.
     let mut opts: webp::WebPAnimDecoderOptions = unsafe { std::mem::zeroed() };
@@ -97,22 +142,26 @@ fn webp_frames(input: &[u8], max: usize) -> Result<Vec<Frame>, PipelineError> {
     if dec.is_null() {
         return Err(corrupt("bad WebP animation"));
     }
-    let result = webp_read_frames(dec, max);
+    let result = webp_read_frames(dec, max, each);
     // SAFETY: `dec` came from WebPAnimDecoderNew and is not used afterwards.
     unsafe { webp::WebPAnimDecoderDelete(dec) };
     result
 }
 
-fn webp_read_frames(dec: *mut webp::WebPAnimDecoder, max: usize) -> Result<Vec<Frame>, PipelineError> {
+fn webp_read_frames(
+    dec: *mut webp::WebPAnimDecoder,
+    max: usize,
+    each: &mut dyn FnMut(Frame) -> Result<(), PipelineError>,
+) -> Result<usize, PipelineError> {
     let mut info = webp::WebPAnimInfo::default();
     // SAFETY: `dec` is live and `info` is a valid out-parameter.
     if unsafe { webp::WebPAnimDecoderGetInfo(dec, &mut info) } == 0 {
         return Err(corrupt("bad WebP animation header"));
     }
     let len = info.canvas_width as usize * info.canvas_height as usize * 4;
-    let (mut out, mut previous) = (Vec::new(), 0i32);
+    let (mut count, mut previous) = (0, 0i32);
     // SAFETY: `dec` is live; the decoder reports whether another frame follows.
-    while out.len() < max && unsafe { webp::WebPAnimDecoderHasMoreFrames(dec) } != 0 {
+    while count < max && unsafe { webp::WebPAnimDecoderHasMoreFrames(dec) } != 0 {
         let (mut buf, mut timestamp): (*mut u8, i32) = (std::ptr::null_mut(), 0);
         // SAFETY: `buf` and `timestamp` are valid out-parameters.
         if unsafe { webp::WebPAnimDecoderGetNext(dec, &mut buf, &mut timestamp) } == 0 || buf.is_null() {
@@ -124,12 +173,10 @@ fn webp_read_frames(dec: *mut webp::WebPAnimDecoder, max: usize) -> Result<Vec<F
         let raster = Raster { width: info.canvas_width, height: info.canvas_height, alpha: true, data };
         let delay_ms = u32::try_from(timestamp.saturating_sub(previous)).unwrap_or(0).max(MIN_DELAY_MS);
         previous = timestamp;
-        out.push(Frame { raster, delay_ms });
+        each(Frame { raster, delay_ms })?;
+        count += 1;
     }
-    if out.is_empty() {
-        return Err(corrupt("WebP animation without frames"));
-    }
-    Ok(out)
+    Ok(count)
 }
 
 /// Writes `frames` (all the same size) as one animated WebP.
@@ -148,6 +195,9 @@ pub fn encode_webp(frames: &[Frame], rules: &OutputRules) -> Result<Vec<u8>, Pip
         return Err(cannot("options"));
     }
     opts.anim_params.loop_count = i32::from(rules.loop_count.unwrap_or(0));
+    // libvips' `webpsave` defaults, spelled out: no key frames (kmin INT_MAX-1, kmax INT_MAX), no
+    // `min_size` search, no lossy/lossless `mixed` choice. libwebp's own defaults are the same today.
+    (opts.kmin, opts.kmax, opts.minimize_size, opts.allow_mixed) = (i32::MAX - 1, i32::MAX, 0, 0);
     // SAFETY: `opts` is initialised; the encoder is deleted below on every path.
     let enc = unsafe { webp::WebPAnimEncoderNewInternal(cw, ch, &opts, webp::WEBP_MUX_ABI_VERSION as i32) };
     if enc.is_null() {
@@ -166,6 +216,7 @@ fn cannot(what: &str) -> PipelineError {
 fn add_frames(enc: *mut webp::WebPAnimEncoder, frames: &[Frame], quality: u8) -> Result<Vec<u8>, PipelineError> {
     let mut config = webp::WebPConfig::new_with_preset(webp::WebPPreset::WEBP_PRESET_DEFAULT, f32::from(quality))
         .map_err(|_| cannot("config"))?;
+    // libvips' default `effort` 4 is libwebp `method` 4 (imgproxy does not change it).
     config.method = 4;
     let mut timestamp = 0i32;
     for frame in frames {
@@ -194,16 +245,23 @@ fn add_frame(
     timestamp: i32,
     config: &webp::WebPConfig,
 ) -> Result<(), PipelineError> {
-    let rgba = img.with_alpha();
     let mut pic = webp::WebPPicture::new().map_err(|_| cannot("picture"))?;
-    pic.width = i32::try_from(rgba.width).map_err(|_| cannot("too wide"))?;
-    pic.height = i32::try_from(rgba.height).map_err(|_| cannot("too tall"))?;
+    pic.width = i32::try_from(img.width).map_err(|_| cannot("too wide"))?;
+    pic.height = i32::try_from(img.height).map_err(|_| cannot("too tall"))?;
     pic.use_argb = 1;
-    let stride = i32::try_from(rgba.stride()).map_err(|_| cannot("too wide"))?;
-    // SAFETY: `pic` is initialised; the import copies width × height × 4 bytes at `stride` from `rgba`,
-    // the encoder copies what it keeps, and the picture's memory is freed before returning.
+    let stride = i32::try_from(img.stride()).map_err(|_| cannot("too wide"))?;
+    if img.data.len() < img.stride() * img.height as usize {
+        return Err(cannot("frame buffer size"));
+    }
+    // SAFETY: `pic` is initialised; the import copies width × height pixels at `stride` from `img`
+    // (RGB or RGBA as it says, length checked above), the encoder copies what it keeps, and the
+    // picture's memory is freed before returning.
     let ok = unsafe {
-        let imported = webp::WebPPictureImportRGBA(&mut pic, rgba.data.as_ptr(), stride) != 0;
+        let imported = if img.alpha {
+            webp::WebPPictureImportRGBA(&mut pic, img.data.as_ptr(), stride)
+        } else {
+            webp::WebPPictureImportRGB(&mut pic, img.data.as_ptr(), stride)
+        } != 0;
         let added = imported && webp::WebPAnimEncoderAdd(enc, &mut pic, timestamp, config) != 0;
         webp::WebPPictureFree(&mut pic);
         added
@@ -251,5 +309,77 @@ mod tests {
         let anim = bytes.windows(4).position(|w| w == b"ANIM").unwrap();
         let loops = u16::from_le_bytes([bytes[anim + 12], bytes[anim + 13]]);
         assert_eq!(loops, 0, "0 = loop forever");
+    }
+}
+
+#[cfg(test)]
+mod timing_probe {
+    use super::*;
+    use crate::pipeline::probe;
+    use crate::pipeline::resize::{crop_resize, SourceBox};
+    use crate::pipeline::test_util::corpus;
+    use std::time::Instant;
+
+    fn median(mut f: impl FnMut()) -> f64 {
+        f();
+        let mut t: Vec<f64> = (0..11)
+            .map(|_| {
+                let s = Instant::now();
+                f();
+                s.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    }
+
+    #[test]
+    #[ignore]
+    fn gif_phase_split() {
+        let bytes = corpus("formats/iss634.gif");
+        let info = probe::inspect(&bytes).unwrap();
+        let lzw = median(|| {
+            let mut o = gif::DecodeOptions::new();
+            o.set_color_output(gif::ColorOutput::Indexed);
+            let mut d = o.read_info(bytes.as_slice()).unwrap();
+            while let Some(f) = d.read_next_frame().unwrap() {
+                std::hint::black_box(f);
+            }
+        });
+        let image_crate = median(|| {
+            let decoder = image::codecs::gif::GifDecoder::new(Cursor::new(&bytes)).unwrap();
+            std::hint::black_box(decoder.into_frames().collect_frames().unwrap());
+        });
+        let decode = median(|| {
+            std::hint::black_box(decode_frames(&bytes, &info, 1000).unwrap());
+        });
+        let frames = decode_frames(&bytes, &info, 1000).unwrap();
+        let whole = SourceBox { x: 0.0, y: 0.0, width: 245.0, height: 245.0 };
+        let resize = median(|| {
+            for f in &frames {
+                std::hint::black_box(crop_resize(f.raster.clone(), whole, 128, 128).unwrap());
+            }
+        });
+        let small: Vec<Frame> = frames
+            .iter()
+            .map(|f| Frame { raster: crop_resize(f.raster.clone(), whole, 128, 128).unwrap(), delay_ms: f.delay_ms })
+            .collect();
+        let rules = OutputRules { quality: 75, ..OutputRules::default() };
+        let encode = median(|| {
+            std::hint::black_box(encode_webp(&small, &rules).unwrap());
+        });
+        let size = encode_webp(&small, &rules).unwrap().len();
+        let whole = median(|| {
+            let mut plan = crate::pipeline::test_util::plan(
+                crate::plan::Processing { width: 128, ..Default::default() },
+                OutputRules { format: Some(ImageFormat::Webp), quality: 75, ..OutputRules::default() },
+            );
+            plan.limits.max_animation_frames = 1000;
+            std::hint::black_box(crate::pipeline::test_util::run_ok(&plan, &bytes));
+        });
+        println!(
+            "lzw only {lzw:.1} ms; decode+composite: image crate {image_crate:.1} ms, ours {decode:.1} ms; \
+             resize {resize:.1} ms; encode {encode:.1} ms ({size} bytes); whole pipeline {whole:.1} ms"
+        );
     }
 }

@@ -40,6 +40,16 @@ fn jpeg_decodes_with_dct_scaling() {
 }
 
 #[test]
+fn scaled_jpeg_keeps_whole_pixels_only_as_libvips() {
+    // 2725×2225: libjpeg gives ceil(/k); libvips (and so imgproxy) resizes from floor(/k).
+    for (hint, want) in [(2.0, (1362, 1112)), (4.0, (681, 556)), (8.0, (340, 278)), (1.0, (2725, 2225))] {
+        let r = decode_file("photos/sharp_2725x2225.jpg", hint).unwrap();
+        assert_eq!((r.width, r.height), want, "hint {hint}");
+        assert_eq!(r.data.len(), want.0 as usize * want.1 as usize * 3, "hint {hint}");
+    }
+}
+
+#[test]
 fn jpeg_full_size_matches_the_oracle() {
     let r = decode_file("photos/mate-FreshFlower.jpg", 1.0).unwrap();
     assert_eq!((r.width, r.height), (1600, 1203));

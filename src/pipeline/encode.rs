@@ -3,8 +3,8 @@
 //! JPEG through libjpeg-turbo with 4:2:0 chroma subsampling and optimised Huffman tables (imgproxy calls
 //! libvips `jpegsave` with `optimize_coding` on, as sharp does; libvips' own default is off), progressive
 //! when asked. PNG through the `image` crate at its fast level. Lossy WebP through libwebp at `method` 4,
-//! libvips' default effort. AVIF through `ravif` at the plan's speed. GIF through the `image` crate (first
-//! frame). No encoder writes metadata, which is how `strip_metadata` holds for now. `max_bytes` lowers
+//! libvips' default effort. AVIF through `ravif` at the plan's speed, 8-bit as libheif writes. GIF
+//! through the `image` crate (first frame). No encoder writes metadata, which is how `strip_metadata` holds for now. `max_bytes` lowers
 //! the quality as SPEC §2 "Quality" says. This module knows nothing of geometry or the source.
 
 use libwebp_sys as webp;
@@ -103,6 +103,9 @@ fn avif(img: &Raster, quality: u8, speed: u8) -> Result<Vec<u8>, PipelineError> 
         .with_quality(f32::from(quality))
         .with_alpha_quality(f32::from(quality))
         .with_speed(speed.clamp(1, 10))
+        // 8-bit AV1, as libheif writes for 8-bit input: ravif's default (10-bit) costs ~20 % more encode
+        // time for the same bytes (180 ms against 220–238 ms for the 800 px benchmark photo).
+        .with_bit_depth(ravif::BitDepth::Eight)
         .with_num_threads(Some(1));
     let (w, h) = (img.width as usize, img.height as usize);
     let encoded = if img.alpha {

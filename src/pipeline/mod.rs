@@ -15,8 +15,10 @@ pub mod error;
 mod exif_out;
 mod filters;
 pub mod geometry;
+mod gif_frames;
 mod icc;
 mod jpeg_dc;
+mod jpeg_scaled;
 mod metadata;
 mod negotiate;
 mod orient;
@@ -130,11 +132,13 @@ fn keeps_animation(ctx: &Ctx) -> bool {
 /// Decodes every kept frame, runs the per-frame steps (crop/resize … flatten) on each, and writes
 /// one animated WebP or GIF, playing as often as the plan says or else as the source did.
 fn run_animated(ctx: &mut Ctx, deadline: Instant) -> Result<(), PipelineError> {
-    let frames = animation::decode_frames(ctx.input, &ctx.info, ctx.plan.limits.max_animation_frames)?;
     let per_frame = STEPS.iter().skip_while(|(n, _)| *n != "crop_and_resize").take_while(|(n, _)| *n != "encode");
     let per_frame: Vec<&(&str, Step)> = per_frame.collect();
-    let mut out = Vec::with_capacity(frames.len());
-    for frame in frames {
+    let (input, max) = (ctx.input, ctx.plan.limits.max_animation_frames);
+    let info = ctx.info.clone();
+    let mut out = Vec::new();
+    // Frames are processed as they are decoded: one full-size frame alive at a time (issue 3 "Memory").
+    animation::for_each_frame(input, &info, max, &mut |frame| {
         if Instant::now() >= deadline {
             return Err(PipelineError::Timeout);
         }
@@ -143,7 +147,8 @@ fn run_animated(ctx: &mut Ctx, deadline: Instant) -> Result<(), PipelineError> {
             step(ctx)?;
         }
         out.push(animation::Frame { raster: ctx.take_raster()?, delay_ms: frame.delay_ms });
-    }
+        Ok(())
+    })?;
     let loops = ctx.plan.output.loop_count.unwrap_or_else(|| animated_gif::source_loops(ctx.input, &ctx.info));
     ctx.bytes = if ctx.format == ImageFormat::Gif {
         animated_gif::encode(&out, loops)?

@@ -130,6 +130,8 @@ type BadRow = (&'static str, Vec<u8>, fn(&PipelineError) -> bool);
 #[test]
 fn bad_headers_are_errors_not_panics() {
     let sof_16bit = [0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 16, 0, 8, 0, 8, 1, 1, 0x11, 0];
+    // 12-bit JPEGs are extended-sequential (SOF1) files from medical and camera pipelines.
+    let sof_12bit = [0xFF, 0xD8, 0xFF, 0xC1, 0x00, 0x0B, 12, 0, 8, 0, 8, 1, 1, 0x11, 0];
     let heic = [&[0, 0, 0, 16][..], b"ftypheic", &[0, 0, 0, 0]].concat();
     let mut gif_no_frames = b"GIF89a\x0a\0\x0a\0\0\0\0".to_vec();
     gif_no_frames.push(0x3B);
@@ -142,6 +144,7 @@ fn bad_headers_are_errors_not_panics() {
         ("text", b"hello world".to_vec(), |e| *e == PipelineError::UnknownFormat),
         ("jpeg magic only", vec![0xFF, 0xD8, 0xFF], |e| matches!(e, PipelineError::Corrupt(_))),
         ("jpeg 16-bit", sof_16bit.to_vec(), |e| matches!(e, PipelineError::Unsupported(_))),
+        ("jpeg 12-bit", sof_12bit.to_vec(), |e| matches!(e, PipelineError::Unsupported(_))),
         ("jpeg scan before frame", vec![0xFF, 0xD8, 0xFF, 0xDA, 0, 2], |e| matches!(e, PipelineError::Corrupt(_))),
         ("png truncated ihdr", png_header(1, 1)[..18].to_vec(), |e| matches!(e, PipelineError::Corrupt(_))),
         ("png zero width", png_header(0, 5), |e| matches!(e, PipelineError::Corrupt(_))),

@@ -49,6 +49,19 @@ impl Raster {
         Raster { width: w, height: h, alpha: self.alpha, data }
     }
 
+    /// Keeps the top-left `width`×`height` (no larger than the image), in place: no second buffer.
+    pub fn truncate(&mut self, width: u32, height: u32) {
+        let (width, height) = (width.min(self.width), height.min(self.height));
+        let (old, new) = (self.stride(), width as usize * self.channels());
+        if new < old {
+            for row in 1..height as usize {
+                self.data.copy_within(row * old..row * old + new, row * new);
+            }
+        }
+        self.data.truncate(new * height as usize);
+        (self.width, self.height) = (width, height);
+    }
+
     /// Places the image at (`x`, `y`) on a transparent `width`×`height` canvas, as imgproxy's embed
     /// (extend, padding) does: the new area is transparent until flattening paints the background.
     pub fn embed(&self, width: u32, height: u32, x: u32, y: u32) -> Raster {
@@ -110,6 +123,16 @@ mod tests {
         let r = Raster { width: 3, height: 1, alpha: false, data: vec![1, 1, 1, 2, 2, 2, 3, 3, 3] };
         let c = r.crop(Rect { x: 1, y: 0, width: 9, height: 9 });
         assert_eq!((c.width, c.height, c.data), (2, 1, vec![2, 2, 2, 3, 3, 3]));
+    }
+
+    #[test]
+    fn truncate_keeps_the_top_left_rows_and_columns() {
+        let mut r = Raster { width: 3, height: 2, alpha: false, data: (1..=18).collect() };
+        r.truncate(2, 1);
+        assert_eq!((r.width, r.height, r.data), (2, 1, vec![1, 2, 3, 4, 5, 6]));
+        let mut r = Raster { width: 2, height: 2, alpha: false, data: (1..=12).collect() };
+        r.truncate(5, 5);
+        assert_eq!((r.width, r.height, r.data.len()), (2, 2, 12));
     }
 
     #[test]
