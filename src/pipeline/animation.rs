@@ -336,8 +336,13 @@ mod timing_probe {
     #[test]
     #[ignore]
     fn gif_phase_split() {
-        let bytes = corpus("formats/iss634.gif");
+        // `GIF_PROBE_FILE=/path/to.gif` splits another file (e.g. the bench's generated 50-frame GIF).
+        let bytes = match std::env::var("GIF_PROBE_FILE") {
+            Ok(path) => std::fs::read(path).unwrap(),
+            Err(_) => corpus("formats/iss634.gif"),
+        };
         let info = probe::inspect(&bytes).unwrap();
+        let (w, h) = (info.probe.width, info.probe.height);
         let lzw = median(|| {
             let mut o = gif::DecodeOptions::new();
             o.set_color_output(gif::ColorOutput::Indexed);
@@ -354,15 +359,16 @@ mod timing_probe {
             std::hint::black_box(decode_frames(&bytes, &info, 1000).unwrap());
         });
         let frames = decode_frames(&bytes, &info, 1000).unwrap();
-        let whole = SourceBox { x: 0.0, y: 0.0, width: 245.0, height: 245.0 };
+        let whole = SourceBox { x: 0.0, y: 0.0, width: f64::from(w), height: f64::from(h) };
+        let (tw, th) = (128, (128 * h / w.max(1)).max(1));
         let resize = median(|| {
             for f in &frames {
-                std::hint::black_box(crop_resize(f.raster.clone(), whole, 128, 128).unwrap());
+                std::hint::black_box(crop_resize(f.raster.clone(), whole, tw, th).unwrap());
             }
         });
         let small: Vec<Frame> = frames
             .iter()
-            .map(|f| Frame { raster: crop_resize(f.raster.clone(), whole, 128, 128).unwrap(), delay_ms: f.delay_ms })
+            .map(|f| Frame { raster: crop_resize(f.raster.clone(), whole, tw, th).unwrap(), delay_ms: f.delay_ms })
             .collect();
         let rules = OutputRules { quality: 75, ..OutputRules::default() };
         let encode = median(|| {
