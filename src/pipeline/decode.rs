@@ -30,7 +30,8 @@ pub fn decode(input: &[u8], info: &SourceInfo, shrink_hint: f64) -> Result<Raste
         ImageFormat::Bmp => decode_with_image(input, info, image::ImageFormat::Bmp),
         ImageFormat::Ico => decode_with_image(input, info, image::ImageFormat::Ico),
         ImageFormat::Tiff => decode_with_image(input, info, image::ImageFormat::Tiff),
-        f @ (ImageFormat::Avif | ImageFormat::Heic | ImageFormat::Svg) => {
+        ImageFormat::Avif => super::avif_decode::decode(input, info),
+        f @ (ImageFormat::Heic | ImageFormat::Svg) => {
             Err(PipelineError::Unsupported(format!("no {f} decoder in this build")))
         }
     }

@@ -8,6 +8,9 @@
 
 mod animated_gif;
 mod animation;
+mod avif_container;
+mod avif_decode;
+mod avif_yuv;
 mod badge;
 mod decode;
 mod encode;
@@ -220,7 +223,10 @@ fn step_size(ctx: &mut Ctx) -> Result<(), PipelineError> {
         ImageFormat::Jpeg | ImageFormat::Webp if p.auto_rotate => orient::exif_orientation(ctx.input, &ctx.info),
         _ => 1,
     };
-    ctx.orient = Orient::for_request(exif, p.auto_rotate, p.rotate, p.flip_horizontal, p.flip_vertical);
+    // AVIF `irot`/`imir` are part of the image (HEIF essential properties), applied whatever `auto_rotate`.
+    let stored = if src.format == ImageFormat::Avif { avif_decode::orientation(ctx.input) } else { Orient::IDENTITY };
+    let request = Orient::for_request(exif, p.auto_rotate, p.rotate, p.flip_horizontal, p.flip_vertical);
+    ctx.orient = stored.then(request);
     let (w, h) = ctx.orient.apply_size(src.width, src.height);
     let vector = src.format == ImageFormat::Svg && p.vector_enlarge;
     ctx.layout = Some(geometry::compute(w, h, p, vector, ctx.plan.limits.max_result_dimension)?);

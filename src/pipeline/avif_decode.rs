@@ -1,0 +1,237 @@
+//! AVIF input: the primary still image, AV1-decoded by rav1d and converted to 8-bit RGB(A).
+//!
+//! The container is read by `avif_container.rs`; this module runs rav1d (the Rust port of dav1d, through
+//! its dav1d-compatible C API) on the colour item and on the alpha auxiliary item, then converts YUV to
+//! RGB as libavif does by default: the matrix from the item's `nclx` box, else from the AV1 sequence
+//! header, BT.601 when unspecified; the range from the AV1 sequence header (what the samples are);
+//! 8/10/12-bit; 4:0:0, 4:2:0, 4:2:2 and 4:4:4 (chroma upsampled bilinearly, as libyuv does for
+//! libavif). One thread per decoder (our worker model is one image per core) and a frame-size limit
+//! equal to the probed size, so a bitstream cannot allocate beyond what `check_limits` allowed.
+//! `irot`/`imir` are not applied here: [`orientation`] hands them to the orientation step, which
+//! applies them after the resize, like EXIF. No shrink-on-load (AV1 has no scaled decode).
+//! Knows nothing of geometry or output formats.
+
+use std::ffi::c_int;
+use std::ptr::NonNull;
+
+use rav1d::include::dav1d::data::Dav1dData;
+use rav1d::include::dav1d::dav1d::{Dav1dContext, Dav1dLogger, Dav1dSettings};
+use rav1d::include::dav1d::headers::{DAV1D_PIXEL_LAYOUT_I400, DAV1D_PIXEL_LAYOUT_I420, DAV1D_PIXEL_LAYOUT_I422};
+use rav1d::include::dav1d::picture::Dav1dPicture;
+use rav1d::src::lib as dav1d;
+
+use super::avif_container::{self, AvifItems, Transform};
+use super::avif_yuv::{self, Chroma, Encoding, Plane};
+use super::orient::Orient;
+use super::probe::SourceInfo;
+use super::raster::Raster;
+use super::PipelineError;
+
+/// Decodes the primary image of an AVIF file to RGB(A), in stored orientation.
+pub fn decode(input: &[u8], info: &SourceInfo) -> Result<Raster, PipelineError> {
+    let items = avif_container::parse(input)?;
+    let limit = u64::from(info.probe.width) * u64::from(info.probe.height);
+    let color = Picture::decode(&items.color, limit)?;
+    let mut img = color.to_rgb(&items, items.alpha.is_some())?;
+    if let Some(alpha) = &items.alpha {
+        let a = Picture::decode(alpha, limit)?;
+        a.fill_alpha(&mut img)?;
+    }
+    Ok(img)
+}
+
+/// The `irot`/`imir` transforms (applied in the order the item lists them, HEIF §6.5.10–12), as an [`Orient`] from stored to displayed pixels; identity when the file has none or does not parse.
+pub fn orientation(input: &[u8]) -> Orient {
+    let Ok(items) = avif_container::parse(input) else { return Orient::IDENTITY };
+    items.transforms.iter().fold(Orient::IDENTITY, |o, t| {
+        o.then(match t {
+            // `irot` turns anticlockwise; Orient::rotation turns clockwise.
+            Transform::Rotate(quarters) => Orient::rotation(u16::from((4 - quarters % 4) % 4) * 90),
+            // `imir` axis 0 is a vertical axis: left and right swap.
+            Transform::Mirror(0) => Orient { transpose: false, flip_x: true, flip_y: false },
+            Transform::Mirror(_) => Orient { transpose: false, flip_x: false, flip_y: true },
+        })
+    })
+}
+
+fn av1_err(what: &str, code: c_int) -> PipelineError {
+    PipelineError::Corrupt(format!("AVIF: AV1 {what} failed ({code})"))
+}
+
+/// One decoded AV1 frame, released on drop.
+struct Picture(Dav1dPicture);
+
+impl Drop for Picture {
+    fn drop(&mut self) {
+        // SAFETY: the picture was filled by dav1d_get_picture (or is default/empty, which unref accepts).
+        unsafe { dav1d::dav1d_picture_unref(Some(NonNull::from(&mut self.0))) };
+    }
+}
+
+/// A decoder context, closed on drop.
+struct Decoder(Option<Dav1dContext>);
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        // SAFETY: the context came from dav1d_open and is closed once, here.
+        unsafe { dav1d::dav1d_close(Some(NonNull::from(&mut self.0))) };
+    }
+}
+
+impl Decoder {
+    fn open(frame_size_limit: u64) -> Result<Decoder, PipelineError> {
+        let mut s = std::mem::MaybeUninit::<Dav1dSettings>::uninit();
+        // SAFETY: dav1d_default_settings writes a whole Dav1dSettings into `s`.
+        let mut s = unsafe {
+            dav1d::dav1d_default_settings(NonNull::new_unchecked(s.as_mut_ptr()));
+            s.assume_init()
+        };
+        s.n_threads = 1; // one image per core: no decoder threads of its own
+        s.max_frame_delay = 1;
+        s.all_layers = 0; // the highest-quality layer only, as libavif
+        s.frame_size_limit = u32::try_from(frame_size_limit).unwrap_or(u32::MAX);
+        // SAFETY: no callback, so nothing is ever called; decoder errors come back as result codes.
+        s.logger = unsafe { Dav1dLogger::new(None, None) };
+        let mut ctx = Decoder(None);
+        // SAFETY: `ctx.0` and `s` are valid for the call; on failure dav1d leaves `ctx.0` as None.
+        let r = unsafe { dav1d::dav1d_open(Some(NonNull::from(&mut ctx.0)), Some(NonNull::from(&mut s))) };
+        if r.0 != 0 || ctx.0.is_none() {
+            return Err(av1_err("decoder setup", r.0));
+        }
+        Ok(ctx)
+    }
+}
+
+impl Picture {
+    /// Decodes the one frame of an AVIF item's OBUs.
+    fn decode(obus: &[u8], frame_size_limit: u64) -> Result<Picture, PipelineError> {
+        let dec = Decoder::open(frame_size_limit)?;
+        let mut data = Dav1dData::default();
+        // SAFETY: dav1d_data_create allocates `obus.len()` bytes owned by `data`, which we fill and then
+        // hand to the decoder; `data` is unreferenced below on every path.
+        let buf = unsafe { dav1d::dav1d_data_create(Some(NonNull::from(&mut data)), obus.len()) };
+        if buf.is_null() || obus.is_empty() {
+            return Err(PipelineError::Corrupt("AVIF: empty AV1 item".into()));
+        }
+        // SAFETY: `buf` points to `obus.len()` writable bytes (just allocated, not aliased).
+        unsafe { std::ptr::copy_nonoverlapping(obus.as_ptr(), buf, obus.len()) };
+        let result = Self::run(&dec, &mut data);
+        // SAFETY: `data` is ours (possibly already consumed, which unref accepts).
+        unsafe { dav1d::dav1d_data_unref(Some(NonNull::from(&mut data))) };
+        result
+    }
+
+    /// Feeds `data` and takes the first picture out; a stream that yields none is corrupt.
+    fn run(dec: &Decoder, data: &mut Dav1dData) -> Result<Picture, PipelineError> {
+        const EAGAIN: c_int = -(libc_eagain());
+        let mut pic = Picture(Dav1dPicture::default());
+        for _ in 0..64 {
+            if data.sz > 0 {
+                // SAFETY: the context is open and `data` is a live Dav1dData.
+                let r = unsafe { dav1d::dav1d_send_data(dec.0.clone_ctx(), Some(NonNull::from(&mut *data))) };
+                if r.0 != 0 && r.0 != EAGAIN {
+                    return Err(av1_err("decode", r.0));
+                }
+            }
+            // SAFETY: the context is open and `pic.0` is a valid out-parameter.
+            let r = unsafe { dav1d::dav1d_get_picture(dec.0.clone_ctx(), Some(NonNull::from(&mut pic.0))) };
+            match r.0 {
+                0 => return Ok(pic),
+                e if e == EAGAIN && data.sz > 0 => continue,
+                e => return Err(av1_err("decode", e)),
+            }
+        }
+        Err(PipelineError::Corrupt("AVIF: AV1 stream yields no picture".into()))
+    }
+}
+
+impl Picture {
+    fn width_height(&self) -> Result<(usize, usize), PipelineError> {
+        let p = &self.0.p;
+        match (usize::try_from(p.w), usize::try_from(p.h)) {
+            (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
+            _ => Err(PipelineError::Corrupt("AVIF: AV1 frame has no size".into())),
+        }
+    }
+
+    /// Plane `i` (0 = Y, 1 = U, 2 = V) of `rows` rows of `row_samples` samples.
+    fn plane(&self, i: usize, rows: usize, row_samples: usize) -> Result<Plane<'_>, PipelineError> {
+        let hbd = self.0.p.bpc > 8;
+        let stride = self.0.stride.get(i.min(1)).and_then(|s| usize::try_from(*s).ok()).unwrap_or(0);
+        let row_bytes = row_samples * if hbd { 2 } else { 1 };
+        let ptr = self.0.data.get(i).copied().flatten();
+        let (Some(ptr), true) = (ptr, stride >= row_bytes && rows > 0) else {
+            return Err(PipelineError::Corrupt("AVIF: AV1 picture plane missing".into()));
+        };
+        let len = stride * (rows - 1) + row_bytes;
+        // SAFETY: dav1d allocates each plane as `rows` rows of `stride` bytes (the last row at least
+        // `row_bytes`), alive until the picture is unreferenced, which `self` outlives the borrow for.
+        let data = unsafe { std::slice::from_raw_parts(ptr.as_ptr().cast::<u8>(), len) };
+        Ok(Plane { data, stride, hbd })
+    }
+
+    /// The colour encoding: matrix from the container's `nclx` else the sequence header; range from
+    /// the sequence header (the samples' truth, as libavif).
+    fn encoding(&self, items: Option<&AvifItems>) -> Encoding {
+        let depth = u32::try_from(self.0.p.bpc).unwrap_or(0);
+        // SAFETY: a picture from dav1d_get_picture points at its live sequence header.
+        let seq = self.0.seq_hdr.map(|s| unsafe { s.as_ref() });
+        let full_range = seq.is_some_and(|s| s.color_range != 0);
+        let seq_matrix = seq.map_or(2, |s| u16::try_from(s.mtrx).unwrap_or(2));
+        let matrix = items.and_then(|i| i.nclx).map_or(seq_matrix, |n| n.matrix);
+        Encoding { depth, full_range, matrix }
+    }
+
+    /// The colour picture as RGB, or RGBA (opaque until [`Picture::fill_alpha`]) when `alpha`.
+    fn to_rgb(&self, items: &AvifItems, alpha: bool) -> Result<Raster, PipelineError> {
+        let (w, h) = self.width_height()?;
+        let (chroma, cw, ch) = match self.0.p.layout {
+            DAV1D_PIXEL_LAYOUT_I400 => (Chroma::Mono, 0, 0),
+            DAV1D_PIXEL_LAYOUT_I420 => (Chroma::Half, w.div_ceil(2), h.div_ceil(2)),
+            DAV1D_PIXEL_LAYOUT_I422 => (Chroma::HalfWidth, w.div_ceil(2), h),
+            _ => (Chroma::Full, w, h),
+        };
+        let y = self.plane(0, h, w)?;
+        let (u, v) = if chroma == Chroma::Mono { (None, None) } else { (Some(self.plane(1, ch, cw)?), Some(self.plane(2, ch, cw)?)) };
+        let channels = if alpha { 4 } else { 3 };
+        let mut data = vec![0u8; w.checked_mul(h).and_then(|n| n.checked_mul(channels)).ok_or_else(too_big)?];
+        avif_yuv::to_rgb([Some(y), u, v], chroma, self.encoding(Some(items)), w, h, &mut data, channels)?;
+        let (width, height) = (u32::try_from(w).map_err(|_| too_big())?, u32::try_from(h).map_err(|_| too_big())?);
+        Ok(Raster { width, height, alpha, data })
+    }
+
+    /// Writes this (alpha auxiliary) picture's luma into `img`'s alpha channel.
+    fn fill_alpha(&self, img: &mut Raster) -> Result<(), PipelineError> {
+        let (w, h) = self.width_height()?;
+        if (w, h) != (img.width as usize, img.height as usize) || !img.alpha {
+            return Err(PipelineError::Corrupt("AVIF: alpha plane size differs from the image".into()));
+        }
+        let a = self.plane(0, h, w)?;
+        avif_yuv::fill_alpha(a, self.encoding(None), w, h, &mut img.data)
+    }
+}
+
+fn too_big() -> PipelineError {
+    PipelineError::Corrupt("AVIF: image size out of range".into())
+}
+
+/// EAGAIN on the targets we build for (Linux x86-64 and aarch64).
+const fn libc_eagain() -> c_int {
+    11
+}
+
+/// Borrowing the context for a call without giving up ownership.
+trait CloneCtx {
+    fn clone_ctx(&self) -> Option<Dav1dContext>;
+}
+
+impl CloneCtx for Option<Dav1dContext> {
+    fn clone_ctx(&self) -> Option<Dav1dContext> {
+        // Dav1dContext is a `Copy` raw pointer wrapper: the C API passes it by value.
+        *self
+    }
+}
+
+#[cfg(test)]
+#[path = "avif_decode_tests.rs"]
+mod tests;
