@@ -362,4 +362,4 @@ impl<'a> Meta<'a> {
 
 #[cfg(test)]
 #[path = "avif_container_tests.rs"]
-mod tests;
+pub(crate) mod tests;

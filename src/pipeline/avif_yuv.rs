@@ -238,6 +238,26 @@ mod tests {
     }
 
     #[test]
+    fn subsampled_and_mono_planes_are_upsampled_by_replication() {
+        // A 3×2 image: Y ramps; 4:2:0 chroma is 2×1, so columns 0–1 share chroma 0 and column 2 chroma 1.
+        let y = [100u8, 110, 120, 130, 140, 150];
+        let (u, v) = ([128u8, 100], [128u8, 200]);
+        let enc = Encoding { depth: 8, full_range: true, matrix: 6 };
+        fn plane(data: &[u8], stride: usize) -> Option<Plane<'_>> {
+            Some(Plane { data, stride, hbd: false })
+        }
+        let mut out = [0u8; 18];
+        to_rgb([plane(&y, 3), plane(&u, 2), plane(&v, 2)], Chroma::Half, enc, 3, 2, &mut out, 3).unwrap();
+        let grey = |px: &[u8]| px[0] == px[1] && px[1] == px[2];
+        assert!(grey(&out[0..3]) && grey(&out[3..6]) && grey(&out[9..12]), "neutral chroma is grey: {out:?}");
+        assert!(out[6] > out[8] && out[15] > out[17], "column 2 takes the second (red) chroma: {out:?}");
+        let mut mono = [0u8; 24];
+        to_rgb([plane(&y, 3), None, None], Chroma::Mono, enc, 3, 2, &mut mono, 4).unwrap();
+        let want: Vec<u8> = y.iter().flat_map(|v| [*v, *v, *v, 255]).collect();
+        assert_eq!(mono.to_vec(), want, "4:0:0 is grey, opaque");
+    }
+
+    #[test]
     fn depths_outside_8_to_12_are_refused() {
         let enc = Encoding { depth: 16, full_range: true, matrix: 1 };
         assert!(matches!(Tables::new(enc), Err(PipelineError::Unsupported(_))));
