@@ -184,6 +184,12 @@ pub fn parse(input: &[u8]) -> Result<AvifItems<'_>, PipelineError> {
     Ok(items)
 }
 
+/// Whether the primary item has an alpha auxiliary image (for the probe, which chooses the output format
+/// before decoding); false when the container does not parse.
+pub fn has_alpha(input: &[u8]) -> bool {
+    parse(input).is_ok_and(|items| items.alpha.is_some())
+}
+
 fn apply_property<'a>(items: &mut AvifItems<'a>, kind: [u8; 4], body: &'a [u8]) -> Result<(), PipelineError> {
     let mut r = Reader::new(body);
     match &kind {

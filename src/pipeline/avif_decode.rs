@@ -235,3 +235,7 @@ impl CloneCtx for Option<Dav1dContext> {
 #[cfg(test)]
 #[path = "avif_decode_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "avif_pipeline_tests.rs"]
+mod pipeline_tests;
