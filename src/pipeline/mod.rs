@@ -166,14 +166,14 @@ pub struct Ctx<'a> {
     format: ImageFormat,
     raster: Option<Raster>,
     bytes: Vec<u8>,
-    /// The source's RGB ICC profile, if it has one.
+    /// The source's RGB or grey ICC profile, if it has one (CMYK ones are applied while decoding).
     icc: Option<Vec<u8>>,
 }
 
 impl<'a> Ctx<'a> {
     fn new(plan: &'a Plan, input: &'a [u8], info: SourceInfo) -> Ctx<'a> {
         let format = info.probe.format;
-        let icc = icc::embedded(input, &info).filter(|p| icc::is_rgb(p));
+        let icc = icc::embedded(input, &info).filter(|p| icc::is_convertible(p));
         let orient = Orient::IDENTITY;
         Ctx { plan, input, info, orient, layout: None, format, raster: None, bytes: Vec::new(), icc }
     }
@@ -303,9 +303,11 @@ fn step_crop_and_resize(ctx: &mut Ctx) -> Result<(), PipelineError> {
 }
 
 /// The profile is kept (and embedded after encoding) when `strip_color_profile` is off and the output
-/// can carry it, as imgproxy.
+/// can carry it, as imgproxy, and it is an RGB one (a grey profile cannot describe our RGB pixels).
 fn keeps_profile(ctx: &Ctx) -> bool {
-    !ctx.plan.process.strip_color_profile && matches!(ctx.format, ImageFormat::Jpeg | ImageFormat::Png)
+    !ctx.plan.process.strip_color_profile
+        && matches!(ctx.format, ImageFormat::Jpeg | ImageFormat::Png)
+        && ctx.icc.as_deref().is_some_and(icc::is_rgb)
 }
 
 /// Converts an ICC-tagged source to sRGB. Run on the resized image: imgproxy imports the profile
