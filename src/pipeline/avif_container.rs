@@ -166,7 +166,8 @@ struct Meta<'a> {
 
 /// Parses the container and borrows the primary image's payloads from `input`.
 pub fn parse(input: &[u8]) -> Result<AvifItems<'_>, PipelineError> {
-    let meta_box = child(input, b"meta")?.ok_or_else(|| PipelineError::Unsupported("AVIF without a still image (image sequence only)".into()))?;
+    let meta_box = child(input, b"meta")?
+        .ok_or_else(|| PipelineError::Unsupported("AVIF without a still image (image sequence only)".into()))?;
     let meta = parse_meta(meta_box)?;
     let primary_type = meta.item_type(meta.primary).ok_or_else(|| corrupt("primary item has no type"))?;
     match &primary_type {
@@ -175,7 +176,8 @@ pub fn parse(input: &[u8]) -> Result<AvifItems<'_>, PipelineError> {
         other => return Err(PipelineError::Unsupported(format!("AVIF item type {}", String::from_utf8_lossy(other)))),
     }
     let color = meta.payload(input, meta.primary)?;
-    let alpha_id = meta.auxl.iter().filter(|(_, to)| *to == meta.primary).map(|(from, _)| *from).find(|id| meta.is_alpha(*id));
+    let alpha_id =
+        meta.auxl.iter().filter(|(_, to)| *to == meta.primary).map(|(from, _)| *from).find(|id| meta.is_alpha(*id));
     let alpha = alpha_id.map(|id| meta.payload(input, id)).transpose()?;
     let mut items = AvifItems { color, alpha, nclx: None, icc: None, transforms: Vec::new() };
     for (kind, body) in meta.properties_of(meta.primary) {
@@ -236,8 +238,12 @@ fn parse_meta(meta_box: &[u8]) -> Result<Meta<'_>, PipelineError> {
 fn parse_iloc(r: &mut Reader) -> Result<Vec<Location>, PipelineError> {
     let (v, _) = r.full()?;
     let sizes = r.u16()?;
-    let (off, len, base, idx) =
-        (usize::from(sizes >> 12), usize::from((sizes >> 8) & 15), usize::from((sizes >> 4) & 15), usize::from(sizes & 15));
+    let (off, len, base, idx) = (
+        usize::from(sizes >> 12),
+        usize::from((sizes >> 8) & 15),
+        usize::from((sizes >> 4) & 15),
+        usize::from(sizes & 15),
+    );
     let idx = if v == 1 || v == 2 { idx } else { 0 };
     let count = if v < 2 { u32::from(r.u16()?) } else { r.u32()? };
     let mut out = Vec::new();
@@ -340,7 +346,9 @@ impl<'a> Meta<'a> {
 
     fn is_alpha(&self, id: u32) -> bool {
         self.item_type(id) == Some(*b"av01")
-            && self.properties_of(id).any(|(k, b)| &k == b"auxC" && b.get(4..).is_some_and(|urn| ALPHA_URNS.iter().any(|u| urn.starts_with(u))))
+            && self.properties_of(id).any(|(k, b)| {
+                &k == b"auxC" && b.get(4..).is_some_and(|urn| ALPHA_URNS.iter().any(|u| urn.starts_with(u)))
+            })
     }
 
     /// The bytes of item `id`: borrowed when in one extent, else concatenated.

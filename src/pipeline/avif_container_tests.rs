@@ -43,8 +43,11 @@ fn infe(id: u16, kind: &[u8; 4]) -> Vec<u8> {
     full(b"infe", 2, 0, &[&id.to_be_bytes()[..], &[0, 0], kind, b"\0"].concat())
 }
 
-/// `iloc` entries: (item, construction method, extents as (offset, length)); 4-byte offsets and lengths.
-fn iloc(entries: &[(u16, u16, Vec<(u32, u32)>)], version: u8) -> Vec<u8> {
+/// One `iloc` entry: (item, construction method, extents as (offset, length)).
+type Loc = (u16, u16, Vec<(u32, u32)>);
+
+/// An `iloc` box with 4-byte offsets and lengths.
+fn iloc(entries: &[Loc], version: u8) -> Vec<u8> {
     let mut b = vec![0x44, 0x00];
     b.extend_from_slice(&u16::try_from(entries.len()).expect("few").to_be_bytes());
     for (id, method, extents) in entries {
@@ -139,17 +142,13 @@ fn items_and_properties_are_found() {
         ("two extents are joined", with(&|s| s.split = true), |i, c| i.color == c),
         ("iloc v1, payload in idat", with(&|s| s.in_idat = true), |i, c| i.color == c),
         ("alpha auxiliary item", with_alpha, |i, _| i.alpha.as_deref() == Some(&[7u8; 10][..])),
-        (
-            "nclx colour",
-            with(&|s| s.props = vec![nclx.clone()]),
-            |i, _| i.nclx == Some(Nclx { primaries: 1, transfer: 13, matrix: 6, full_range: true }),
-        ),
+        ("nclx colour", with(&|s| s.props = vec![nclx.clone()]), |i, _| {
+            i.nclx == Some(Nclx { primaries: 1, transfer: 13, matrix: 6, full_range: true })
+        }),
         ("ICC colour", with(&|s| s.props = vec![icc.clone()]), |i, _| i.icc == Some(&b"ICC bytes"[..])),
-        (
-            "irot then imir, in order",
-            with(&|s| s.props = turns.clone()),
-            |i, _| i.transforms == [Transform::Rotate(1), Transform::Mirror(0)],
-        ),
+        ("irot then imir, in order", with(&|s| s.props = turns.clone()), |i, _| {
+            i.transforms == [Transform::Rotate(1), Transform::Mirror(0)]
+        }),
     ];
     for (name, file, check) in rows {
         let items = parse(file).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -192,7 +192,11 @@ impl Picture {
             _ => (Chroma::Full, w, h),
         };
         let y = self.plane(0, h, w)?;
-        let (u, v) = if chroma == Chroma::Mono { (None, None) } else { (Some(self.plane(1, ch, cw)?), Some(self.plane(2, ch, cw)?)) };
+        let (u, v) = if chroma == Chroma::Mono {
+            (None, None)
+        } else {
+            (Some(self.plane(1, ch, cw)?), Some(self.plane(2, ch, cw)?))
+        };
         let channels = if alpha { 4 } else { 3 };
         let mut data = vec![0u8; w.checked_mul(h).and_then(|n| n.checked_mul(channels)).ok_or_else(too_big)?];
         avif_yuv::to_rgb([Some(y), u, v], chroma, self.encoding(Some(items)), w, h, &mut data, channels)?;

@@ -37,7 +37,8 @@ fn avif_of(img: &Raster, depth: BitDepth, model: ColorModel) -> Vec<u8> {
     let (w, h) = (img.width as usize, img.height as usize);
     let enc = encoder(depth, model);
     let out = if img.alpha {
-        let px: Vec<ravif::RGBA8> = img.data.chunks_exact(4).map(|p| ravif::RGBA8::new(p[0], p[1], p[2], p[3])).collect();
+        let px: Vec<ravif::RGBA8> =
+            img.data.chunks_exact(4).map(|p| ravif::RGBA8::new(p[0], p[1], p[2], p[3])).collect();
         enc.encode_rgba(ravif::Img::new(&px[..], w, h))
     } else {
         let px: Vec<ravif::RGB8> = img.data.chunks_exact(3).map(|p| ravif::RGB8::new(p[0], p[1], p[2])).collect();
@@ -56,7 +57,8 @@ fn pair<'a>(a: &'a Raster, b: &'a Raster) -> Pair<'a> {
 
 #[test]
 fn our_encodes_decode_back_close_to_the_source() {
-    let rows: &[(&str, (u32, u32), bool, BitDepth, ColorModel)] = &[
+    type Row = (&'static str, (u32, u32), bool, BitDepth, ColorModel);
+    let rows: &[Row] = &[
         ("8-bit RGB, odd size", (37, 23), false, BitDepth::Eight, ColorModel::YCbCr),
         ("10-bit RGB", (64, 48), false, BitDepth::Ten, ColorModel::YCbCr),
         ("8-bit RGBA, odd size", (33, 17), true, BitDepth::Eight, ColorModel::YCbCr),
@@ -155,7 +157,11 @@ fn irot_and_imir_become_the_orientation() {
         ("irot 3 = 90° clockwise", vec![bx(b"irot", &[3])], Orient::rotation(90)),
         ("imir 0 swaps left and right", vec![bx(b"imir", &[0])], Orient::from_exif(2)),
         ("imir 1 swaps top and bottom", vec![bx(b"imir", &[1])], Orient::from_exif(4)),
-        ("irot 1 then imir 0", vec![bx(b"irot", &[1]), bx(b"imir", &[0])], Orient::rotation(270).then(Orient::from_exif(2))),
+        (
+            "irot 1 then imir 0",
+            vec![bx(b"irot", &[1]), bx(b"imir", &[0])],
+            Orient::rotation(270).then(Orient::from_exif(2)),
+        ),
     ];
     for (name, props, want) in rows {
         let file = build(&Spec { props: props.clone(), ..Spec::still(&[0; 8], (4, 2)) });
