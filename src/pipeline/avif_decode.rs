@@ -31,8 +31,8 @@ use super::PipelineError;
 pub fn decode(input: &[u8], info: &SourceInfo) -> Result<Raster, PipelineError> {
     let items = avif_container::parse(input)?;
     let limit = u64::from(info.probe.width) * u64::from(info.probe.height);
-    let color = Picture::decode(&items.color, limit)?;
-    let mut img = color.to_rgb(&items, items.alpha.is_some())?;
+    // The colour picture is released before the alpha one is decoded: one AV1 picture alive at a time.
+    let mut img = Picture::decode(&items.color, limit)?.to_rgb(&items, items.alpha.is_some())?;
     if let Some(alpha) = &items.alpha {
         let a = Picture::decode(alpha, limit)?;
         a.fill_alpha(&mut img)?;
