@@ -108,3 +108,34 @@ fn irot_turns_the_output() {
     let (bl, tl) = (got.get_pixel(10, 390), got.get_pixel(10, 10));
     assert!(bl[0] > 180 && bl[2] < 80 && tl[2] > 100, "red block bottom-left: {bl:?}, top-left {tl:?}");
 }
+
+/// AVIF input speed, not a check: `AVIF_PROBE=photo.avif cargo test --release --lib avif_input_speed_probe --
+/// --ignored --nocapture` prints the median decode and AVIF → 800 px JPEG times (default: a corpus file).
+#[test]
+#[ignore]
+fn avif_input_speed_probe() {
+    let input = match std::env::var("AVIF_PROBE") {
+        Ok(path) => std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        Err(_) => corpus("formats/exif-orientation.avif"),
+    };
+    let info = crate::pipeline::probe::inspect(&input).expect("probe");
+    let median = |f: &dyn Fn()| {
+        let mut times: Vec<f64> = (0..7)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[3]
+    };
+    let decode = median(&|| {
+        crate::pipeline::avif_decode::decode(&input, &info).expect("decodes");
+    });
+    let p = plan(Processing { width: 800, ..Processing::default() }, jpeg_rules(ImageFormat::Jpeg));
+    let thumb = median(&|| {
+        run_ok(&p, &input);
+    });
+    println!("{}x{}: decode {decode:.1} ms, → 800 px JPEG {thumb:.1} ms (medians of 7)", info.probe.width, info.probe.height);
+}
