@@ -1,12 +1,12 @@
 //! AVIF container (ISO-BMFF / HEIF `meta`): finds the primary item's AV1 payload, its alpha auxiliary
-//! item, and the properties that say how to show them (`colr`, `irot`, `imir`, `ispe`).
+//! item, and the properties that say how to show them (`colr`, `irot`, `imir`; the probe reads `ispe`).
 //!
 //! Our own reader rather than a crate: AVIF stills need seven boxes of `meta` (`pitm`, `iloc`, `iinf`,
 //! `iref`, `iprp/ipco`, `ipma`, `idat`), and owning them lets every read be bounds-checked against the
 //! input (a hostile header is `Corrupt`, never a panic or a large allocation: payloads are borrowed, and
 //! copied only when an item is split over several extents, which cannot exceed the input). Grid items
-//! (tiled phone photos) are recognised and refused as `Unsupported`; an image sequence (`avis`) without a
-//! still primary item is refused the same way. This module knows nothing of AV1 or of pixels.
+//! (tiled phone photos) come out as their tiles; an image sequence (`avis`) without a still primary item
+//! is refused as `Unsupported`. This module knows nothing of AV1 or of pixels.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -35,16 +35,34 @@ pub struct Nclx {
 /// What the decoder needs from the container.
 #[derive(Clone, Debug)]
 pub struct AvifItems<'a> {
-    /// The primary item's AV1 OBUs.
-    pub color: Cow<'a, [u8]>,
-    /// The alpha auxiliary item's AV1 OBUs, if any.
-    pub alpha: Option<Cow<'a, [u8]>>,
+    /// The primary image.
+    pub color: Av1Image<'a>,
+    /// The alpha auxiliary image, if any.
+    pub alpha: Option<Av1Image<'a>>,
     /// The primary item's `nclx` colour description, if any (else the AV1 sequence header's).
     pub nclx: Option<Nclx>,
     /// The primary item's ICC profile (`colr` of type `prof` or `rICC`), if any.
     pub icc: Option<&'a [u8]>,
     /// `irot` and `imir`, in the order the item lists them.
     pub transforms: Vec<Transform>,
+}
+
+/// An image item: one AV1 frame, or a grid of them (HEIF `grid` derived item).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Av1Image<'a> {
+    /// One coded frame's OBUs.
+    Single(Cow<'a, [u8]>),
+    /// Tiles of equal size, row by row, cropped to `width`×`height` (HEIF §6.6.2.3).
+    Grid {
+        /// Tiles per row.
+        columns: u32,
+        /// Output width.
+        width: u32,
+        /// Output height.
+        height: u32,
+        /// Each tile's OBUs, row-major.
+        tiles: Vec<Cow<'a, [u8]>>,
+    },
 }
 
 /// A transformative property of the primary item.
@@ -156,8 +174,9 @@ struct Meta<'a> {
     primary: u32,
     locations: Vec<Location>,
     types: Vec<(u32, [u8; 4])>,
-    /// (from, to) of `auxl` references: `from` is an auxiliary image of `to`.
-    auxl: Vec<(u32, u32)>,
+    /// (type, from, to) of `iref` references, in file order (`auxl`: `from` is an auxiliary image of
+    /// `to`; `dimg`: `to` is an input of the derived image `from`).
+    refs: Vec<([u8; 4], u32, u32)>,
     properties: Vec<([u8; 4], &'a [u8])>,
     /// (item, 1-based property indices).
     associations: Vec<(u32, Vec<u16>)>,
@@ -169,16 +188,14 @@ pub fn parse(input: &[u8]) -> Result<AvifItems<'_>, PipelineError> {
     let meta_box = child(input, b"meta")?
         .ok_or_else(|| PipelineError::Unsupported("AVIF without a still image (image sequence only)".into()))?;
     let meta = parse_meta(meta_box)?;
-    let primary_type = meta.item_type(meta.primary).ok_or_else(|| corrupt("primary item has no type"))?;
-    match &primary_type {
-        b"av01" => {}
-        b"grid" => return Err(PipelineError::Unsupported("AVIF grid (tiled) images".into())),
-        other => return Err(PipelineError::Unsupported(format!("AVIF item type {}", String::from_utf8_lossy(other)))),
-    }
-    let color = meta.payload(input, meta.primary)?;
-    let alpha_id =
-        meta.auxl.iter().filter(|(_, to)| *to == meta.primary).map(|(from, _)| *from).find(|id| meta.is_alpha(*id));
-    let alpha = alpha_id.map(|id| meta.payload(input, id)).transpose()?;
+    let color = meta.image(input, meta.primary)?;
+    let alpha_id = meta
+        .refs
+        .iter()
+        .filter(|(kind, _, to)| kind == b"auxl" && *to == meta.primary)
+        .map(|(_, from, _)| *from)
+        .find(|id| meta.is_alpha(*id));
+    let alpha = alpha_id.map(|id| meta.image(input, id)).transpose()?;
     let mut items = AvifItems { color, alpha, nclx: None, icc: None, transforms: Vec::new() };
     for (kind, body) in meta.properties_of(meta.primary) {
         apply_property(&mut items, kind, body)?;
@@ -223,7 +240,7 @@ fn parse_meta(meta_box: &[u8]) -> Result<Meta<'_>, PipelineError> {
             }
             b"iloc" => meta.locations = parse_iloc(&mut r)?,
             b"iinf" => meta.types = parse_iinf(&mut r)?,
-            b"iref" => meta.auxl = parse_iref(&mut r)?,
+            b"iref" => meta.refs = parse_iref(&mut r)?,
             b"iprp" => parse_iprp(b, &mut meta)?,
             b"idat" => meta.idat = b,
             _ => {}
@@ -289,7 +306,7 @@ fn parse_iinf(r: &mut Reader) -> Result<Vec<(u32, [u8; 4])>, PipelineError> {
     Ok(out)
 }
 
-fn parse_iref(r: &mut Reader) -> Result<Vec<(u32, u32)>, PipelineError> {
+fn parse_iref(r: &mut Reader) -> Result<Vec<([u8; 4], u32, u32)>, PipelineError> {
     let (v, _) = r.full()?;
     let mut out = Vec::new();
     for bx in boxes(r.rest()) {
@@ -300,8 +317,8 @@ fn parse_iref(r: &mut Reader) -> Result<Vec<(u32, u32)>, PipelineError> {
         let n = e.u16()?;
         for _ in 0..n {
             let to = id(&mut e)?;
-            if &kind == b"auxl" && out.len() < MAX_ENTRIES {
-                out.push((from, to));
+            if out.len() < MAX_ENTRIES {
+                out.push((kind, from, to));
             }
         }
     }
@@ -345,10 +362,43 @@ impl<'a> Meta<'a> {
     }
 
     fn is_alpha(&self, id: u32) -> bool {
-        self.item_type(id) == Some(*b"av01")
+        matches!(self.item_type(id), Some(t) if &t == b"av01" || &t == b"grid")
             && self.properties_of(id).any(|(k, b)| {
                 &k == b"auxC" && b.get(4..).is_some_and(|urn| ALPHA_URNS.iter().any(|u| urn.starts_with(u)))
             })
+    }
+
+    /// Image item `id`: one AV1 frame, or a grid of AV1 frames.
+    fn image(&self, input: &'a [u8], id: u32) -> Result<Av1Image<'a>, PipelineError> {
+        match &self.item_type(id).ok_or_else(|| corrupt("image item has no type"))? {
+            b"av01" => Ok(Av1Image::Single(self.payload(input, id)?)),
+            b"grid" => self.grid(input, id),
+            other => Err(PipelineError::Unsupported(format!("AVIF item type {}", String::from_utf8_lossy(other)))),
+        }
+    }
+
+    /// A `grid` item: its descriptor (version 0; 16- or 32-bit output size) and its `dimg` tiles, which
+    /// must be AV1 frames, exactly rows × columns of them.
+    fn grid(&self, input: &'a [u8], id: u32) -> Result<Av1Image<'a>, PipelineError> {
+        let descriptor = self.payload(input, id)?;
+        let mut r = Reader::new(&descriptor);
+        let (_version, flags) = (r.u8()?, r.u8()?);
+        let (rows, columns) = (u32::from(r.u8()?) + 1, u32::from(r.u8()?) + 1);
+        let field = if flags & 1 != 0 { 4 } else { 2 };
+        let (width, height) = (r.uint(field)? as u32, r.uint(field)? as u32);
+        let ids = self.refs.iter().filter(|(kind, from, _)| kind == b"dimg" && *from == id).map(|(_, _, to)| *to);
+        let ids: Vec<u32> = ids.collect();
+        if ids.len() as u64 != u64::from(rows) * u64::from(columns) {
+            return Err(corrupt("grid tile count differs from rows × columns"));
+        }
+        let mut tiles = Vec::with_capacity(ids.len());
+        for tile in ids {
+            if self.item_type(tile) != Some(*b"av01") {
+                return Err(PipelineError::Unsupported("AVIF grid of non-AV1 tiles".into()));
+            }
+            tiles.push(self.payload(input, tile)?);
+        }
+        Ok(Av1Image::Grid { columns, width, height, tiles })
     }
 
     /// The bytes of item `id`: borrowed when in one extent, else concatenated.

@@ -122,6 +122,73 @@ pub(crate) fn build(s: &Spec) -> Vec<u8> {
     [ftyp, meta(s, mdat_at), bx(b"mdat", &mdat)].concat()
 }
 
+/// A grid AVIF: item 1 the `grid` (descriptor in `idat`, output `size`), items 2… the `tiles` row by row
+/// (in `mdat`), `columns` to a row.
+pub(crate) fn build_grid(tiles: &[Vec<u8>], columns: u8, size: (u32, u32)) -> Vec<u8> {
+    let rows = u8::try_from(tiles.len() / usize::from(columns)).expect("few");
+    let descriptor = [&[0u8, 1, rows - 1, columns - 1][..], &size.0.to_be_bytes(), &size.1.to_be_bytes()].concat();
+    let ids: Vec<u16> = (2..).take(tiles.len()).collect();
+    let meta = |mdat_at: u32| {
+        let mut locs = vec![(1u16, 1u16, vec![(0u32, descriptor.len() as u32)])];
+        let mut at = mdat_at;
+        for (id, t) in ids.iter().zip(tiles) {
+            locs.push((*id, 0, vec![(at, t.len() as u32)]));
+            at += t.len() as u32;
+        }
+        let infes: Vec<u8> =
+            [infe(1, b"grid")].into_iter().chain(ids.iter().map(|id| infe(*id, b"av01"))).flatten().collect();
+        let dimg = [
+            &[0u8, 1][..],
+            &(ids.len() as u16).to_be_bytes(),
+            &ids.iter().flat_map(|i| i.to_be_bytes()).collect::<Vec<_>>(),
+        ]
+        .concat();
+        let assoc: Vec<u8> = [(1u16, 1u8)]
+            .into_iter()
+            .chain(ids.iter().map(|id| (*id, 2u8)))
+            .flat_map(|(id, p)| [&id.to_be_bytes()[..], &[1, p]].concat())
+            .collect();
+        let count = u32::try_from(ids.len() + 1).expect("few").to_be_bytes();
+        let iprp = bx(
+            b"iprp",
+            &[bx(b"ipco", &[ispe(size), ispe((1, 1))].concat()), full(b"ipma", 0, 0, &[&count[..], &assoc].concat())]
+                .concat(),
+        );
+        let mut body = vec![0, 0, 0, 0];
+        body.extend(full(b"hdlr", 0, 0, &[&[0u8; 4][..], b"pict", &[0u8; 13]].concat()));
+        body.extend(full(b"pitm", 0, 0, &[0, 1]));
+        body.extend(iloc(&locs, 1));
+        body.extend(full(
+            b"iinf",
+            0,
+            0,
+            &[&u16::try_from(locs.len()).expect("few").to_be_bytes()[..], &infes].concat(),
+        ));
+        body.extend(full(b"iref", 0, 0, &bx(b"dimg", &dimg)));
+        body.extend(iprp);
+        body.extend(bx(b"idat", &descriptor));
+        bx(b"meta", &body)
+    };
+    let ftyp = bx(b"ftyp", b"avif\0\0\0\0avifmif1miaf");
+    let mdat_at = u32::try_from(ftyp.len() + meta(0).len() + 8).expect("small");
+    [ftyp, meta(mdat_at), bx(b"mdat", &tiles.concat())].concat()
+}
+
+/// The primary image's OBUs when it is one frame (empty for a grid).
+pub(crate) fn single_color(file: &[u8]) -> Vec<u8> {
+    match parse(file).expect("parses").color {
+        Av1Image::Single(c) => c.into_owned(),
+        Av1Image::Grid { .. } => Vec::new(),
+    }
+}
+
+fn one<'a>(image: &'a Av1Image) -> &'a [u8] {
+    match image {
+        Av1Image::Single(c) => c,
+        Av1Image::Grid { .. } => &[],
+    }
+}
+
 #[test]
 fn items_and_properties_are_found() {
     let color: Vec<u8> = (0..=99).collect();
@@ -138,10 +205,10 @@ fn items_and_properties_are_found() {
     let with_alpha = edit(&color, |s| s.alpha = Some(&alpha));
     type Check = fn(&AvifItems, &[u8]) -> bool;
     let rows: &[(&str, Vec<u8>, Check)] = &[
-        ("one extent in mdat", with(&|_| {}), |i, c| i.color == c && i.alpha.is_none() && i.nclx.is_none()),
-        ("two extents are joined", with(&|s| s.split = true), |i, c| i.color == c),
-        ("iloc v1, payload in idat", with(&|s| s.in_idat = true), |i, c| i.color == c),
-        ("alpha auxiliary item", with_alpha, |i, _| i.alpha.as_deref() == Some(&[7u8; 10][..])),
+        ("one extent in mdat", with(&|_| {}), |i, c| one(&i.color) == c && i.alpha.is_none() && i.nclx.is_none()),
+        ("two extents are joined", with(&|s| s.split = true), |i, c| one(&i.color) == c),
+        ("iloc v1, payload in idat", with(&|s| s.in_idat = true), |i, c| one(&i.color) == c),
+        ("alpha auxiliary item", with_alpha, |i, _| i.alpha.as_ref().map(one) == Some(&[7u8; 10][..])),
         ("nclx colour", with(&|s| s.props = vec![nclx.clone()]), |i, _| {
             i.nclx == Some(Nclx { primaries: 1, transfer: 13, matrix: 6, full_range: true })
         }),
@@ -157,11 +224,30 @@ fn items_and_properties_are_found() {
 }
 
 #[test]
+fn grids_come_out_as_their_tiles() {
+    let tiles: Vec<Vec<u8>> = (1..=6u8).map(|i| vec![i; usize::from(i) + 3]).collect();
+    let file = build_grid(&tiles, 3, (100, 40));
+    let want = Av1Image::Grid {
+        columns: 3,
+        width: 100,
+        height: 40,
+        tiles: tiles.iter().map(|t| Cow::Borrowed(&t[..])).collect(),
+    };
+    assert_eq!(parse(&file).map(|i| i.color).ok(), Some(want));
+    let wrong_count = build_grid(&tiles[..5], 5, (100, 40));
+    let mut patched = wrong_count.clone();
+    // The descriptor says 1 row of 5; make it 2 rows: 10 tiles expected, 5 referenced.
+    let at = patched.windows(4).position(|w| w == [0, 1, 0, 4]).expect("descriptor");
+    patched[at + 2] = 1;
+    assert!(matches!(parse(&patched), Err(PipelineError::Corrupt(_))), "tile count must match the grid");
+}
+
+#[test]
 fn unsupported_layouts_are_refused_cleanly() {
     let color = [1u8; 20];
-    let grid = build(&Spec { primary_type: *b"grid", ..Spec::still(&color, (4, 4)) });
+    let hevc = build(&Spec { primary_type: *b"hvc1", ..Spec::still(&color, (4, 4)) });
     let sequence_only = [bx(b"ftyp", b"avis\0\0\0\0avismsf1"), bx(b"moov", &[0; 16])].concat();
-    let rows: &[(&str, &[u8])] = &[("grid primary item", &grid), ("image sequence without meta", &sequence_only)];
+    let rows: &[(&str, &[u8])] = &[("HEVC primary item", &hevc), ("image sequence without meta", &sequence_only)];
     for (name, file) in rows {
         assert!(matches!(parse(file), Err(PipelineError::Unsupported(_))), "{name}: {:?}", parse(file).map(|_| ()));
     }

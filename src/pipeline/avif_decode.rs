@@ -4,13 +4,17 @@
 //! its dav1d-compatible C API) on the colour item and on the alpha auxiliary item, then converts YUV to
 //! RGB as libavif does by default: the matrix from the item's `nclx` box, else from the AV1 sequence
 //! header, BT.601 when unspecified; the range from the AV1 sequence header (what the samples are);
-//! 8/10/12-bit; 4:0:0, 4:2:0, 4:2:2 and 4:4:4 (chroma upsampled bilinearly, as libyuv does for
-//! libavif). One thread per decoder (our worker model is one image per core) and a frame-size limit
-//! equal to the probed size, so a bitstream cannot allocate beyond what `check_limits` allowed.
-//! `irot`/`imir` are not applied here: [`orientation`] hands them to the orientation step, which
-//! applies them after the resize, like EXIF. No shrink-on-load (AV1 has no scaled decode).
+//! 8/10/12-bit; 4:0:0, 4:2:0, 4:2:2 and 4:4:4 (chroma replicated, as libyuv's default paths in libavif;
+//! the corpus AVIFs match libvips within one level). One thread per decoder (our worker model is one
+//! image per core) and a frame-size limit equal to the probed size, so a bitstream cannot allocate
+//! beyond what `check_limits` allowed. `irot`/`imir` are not applied here: [`orientation`] hands them
+//! to the orientation step, which applies them after the resize, like EXIF. No shrink-on-load (AV1 has
+//! no scaled decode). Grid (tiled) images are decoded tile by tile onto one canvas. Colour primaries other than sRGB's in `nclx` (P3, BT.2020) and HDR transfer
+//! functions are not converted yet; an ICC `colr` is (icc.rs). rav1d's C API aborts the process on an
+//! internal panic (it cannot unwind through `extern "C"`), so hostile inputs are covered by fuzzing.
 //! Knows nothing of geometry or output formats.
 
+use std::borrow::Cow;
 use std::ffi::c_int;
 use std::ptr::NonNull;
 
@@ -20,7 +24,7 @@ use rav1d::include::dav1d::headers::{DAV1D_PIXEL_LAYOUT_I400, DAV1D_PIXEL_LAYOUT
 use rav1d::include::dav1d::picture::Dav1dPicture;
 use rav1d::src::lib as dav1d;
 
-use super::avif_container::{self, AvifItems, Transform};
+use super::avif_container::{self, Av1Image, AvifItems, Transform};
 use super::avif_yuv::{self, Chroma, Encoding, Plane};
 use super::orient::Orient;
 use super::probe::SourceInfo;
@@ -31,16 +35,95 @@ use super::PipelineError;
 pub fn decode(input: &[u8], info: &SourceInfo) -> Result<Raster, PipelineError> {
     let items = avif_container::parse(input)?;
     let limit = u64::from(info.probe.width) * u64::from(info.probe.height);
-    // The colour picture is released before the alpha one is decoded: one AV1 picture alive at a time.
-    let mut img = Picture::decode(&items.color, limit)?.to_rgb(&items, items.alpha.is_some())?;
-    if let Some(alpha) = &items.alpha {
-        let a = Picture::decode(alpha, limit)?;
-        a.fill_alpha(&mut img)?;
+    match (&items.color, &items.alpha) {
+        (Av1Image::Single(color), None) => single(&items, color, None, limit),
+        (Av1Image::Single(color), Some(Av1Image::Single(alpha))) => single(&items, color, Some(alpha), limit),
+        (Av1Image::Grid { columns, width, height, tiles }, alpha) => {
+            let alpha_tiles = match alpha {
+                None => None,
+                Some(Av1Image::Grid { columns: c, tiles: a, .. }) if c == columns && a.len() == tiles.len() => Some(a),
+                Some(_) => return Err(PipelineError::Unsupported("AVIF alpha tiled unlike its image".into())),
+            };
+            let grid = Grid { columns: *columns, width: *width, height: *height, limit };
+            grid.decode(&items, tiles, alpha_tiles.map(Vec::as_slice))
+        }
+        (Av1Image::Single(_), Some(_)) => Err(PipelineError::Unsupported("AVIF alpha tiled unlike its image".into())),
+    }
+}
+
+/// One AV1 frame (and its alpha frame). The colour picture is released before the alpha one is
+/// decoded: one AV1 picture alive at a time.
+fn single(items: &AvifItems, color: &[u8], alpha: Option<&[u8]>, limit: u64) -> Result<Raster, PipelineError> {
+    let mut img = Picture::decode(color, limit)?.to_rgb(items, alpha.is_some())?;
+    if let Some(alpha) = alpha {
+        Picture::decode(alpha, limit)?.fill_alpha(&mut img)?;
     }
     Ok(img)
 }
 
-/// The `irot`/`imir` transforms (applied in the order the item lists them, HEIF §6.5.10–12), as an [`Orient`] from stored to displayed pixels; identity when the file has none or does not parse.
+/// A grid's layout and the resolution limit its output and tiles must respect.
+struct Grid {
+    columns: u32,
+    width: u32,
+    height: u32,
+    limit: u64,
+}
+
+impl Grid {
+    /// Decodes tile by tile (with its alpha tile) onto one canvas, so one tile's pictures are alive at a
+    /// time. The first tile fixes the tile size; tiles must cover the output without a row or column
+    /// wholly outside it (HEIF §6.6.2.3), which also bounds the decoding work by the output size.
+    fn decode(
+        &self,
+        items: &AvifItems,
+        tiles: &[Cow<[u8]>],
+        alpha: Option<&[Cow<[u8]>]>,
+    ) -> Result<Raster, PipelineError> {
+        let (w, h) = (self.width, self.height);
+        if w == 0 || h == 0 || u64::from(w) * u64::from(h) > self.limit {
+            return Err(PipelineError::Corrupt("AVIF: grid size out of range".into()));
+        }
+        let rows = u32::try_from(tiles.len()).map_err(|_| too_big())? / self.columns.max(1);
+        let channels = if alpha.is_some() { 4 } else { 3 };
+        let mut canvas =
+            Raster { width: w, height: h, alpha: alpha.is_some(), data: vec![0; w as usize * h as usize * channels] };
+        let mut size = None;
+        for (i, tile) in tiles.iter().enumerate() {
+            let mut t = Picture::decode(tile, self.limit)?.to_rgb(items, alpha.is_some())?;
+            if let Some(a) = alpha.and_then(|a| a.get(i)) {
+                Picture::decode(a, self.limit)?.fill_alpha(&mut t)?;
+            }
+            let (tw, th) = *size.get_or_insert((t.width, t.height));
+            let covers = |n: u32, tile: u32, out: u32| {
+                let (n, tile, out) = (u64::from(n), u64::from(tile), u64::from(out));
+                n * tile >= out && n.saturating_sub(1) * tile < out
+            };
+            if (t.width, t.height) != (tw, th) || !covers(self.columns, tw, w) || !covers(rows, th, h) {
+                return Err(PipelineError::Corrupt("AVIF: grid tiles do not tile the image".into()));
+            }
+            let i = u32::try_from(i).map_err(|_| too_big())?;
+            blit(&mut canvas, &t, (i % self.columns) * tw, (i / self.columns) * th);
+        }
+        Ok(canvas)
+    }
+}
+
+/// Copies `tile` onto `canvas` at (`x`, `y`), clipped to the canvas (same channel layout).
+fn blit(canvas: &mut Raster, tile: &Raster, x: u32, y: u32) {
+    let ch = canvas.channels();
+    let width = tile.width.min(canvas.width.saturating_sub(x)) as usize * ch;
+    let (cs, ts) = (canvas.stride(), tile.stride());
+    for row in 0..tile.height.min(canvas.height.saturating_sub(y)) as usize {
+        let at = (y as usize + row) * cs + x as usize * ch;
+        if let (Some(dst), Some(src)) = (canvas.data.get_mut(at..at + width), tile.data.get(row * ts..row * ts + width))
+        {
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
+/// The `irot`/`imir` transforms (applied in the order the item lists them, HEIF §6.5.10–12), as an
+/// [`Orient`] from stored to displayed pixels; identity when the file has none or does not parse.
 pub fn orientation(input: &[u8]) -> Orient {
     let Ok(items) = avif_container::parse(input) else { return Orient::IDENTITY };
     items.transforms.iter().fold(Orient::IDENTITY, |o, t| {
@@ -58,13 +141,18 @@ fn av1_err(what: &str, code: c_int) -> PipelineError {
     PipelineError::Corrupt(format!("AVIF: AV1 {what} failed ({code})"))
 }
 
-/// One decoded AV1 frame, released on drop.
-struct Picture(Dav1dPicture);
+/// One decoded AV1 frame, released on drop, then its decoder (kept alive as long as the picture, whose
+/// buffers come from the decoder's picture pool).
+struct Picture {
+    pic: Dav1dPicture,
+    decoder: Decoder,
+}
 
 impl Drop for Picture {
     fn drop(&mut self) {
-        // SAFETY: the picture was filled by dav1d_get_picture (or is default/empty, which unref accepts).
-        unsafe { dav1d::dav1d_picture_unref(Some(NonNull::from(&mut self.0))) };
+        // SAFETY: the picture was filled by dav1d_get_picture (or is default/empty, which unref accepts);
+        // the decoder field is dropped after this.
+        unsafe { dav1d::dav1d_picture_unref(Some(NonNull::from(&mut self.pic))) };
     }
 }
 
@@ -105,38 +193,42 @@ impl Decoder {
 impl Picture {
     /// Decodes the one frame of an AVIF item's OBUs.
     fn decode(obus: &[u8], frame_size_limit: u64) -> Result<Picture, PipelineError> {
-        let dec = Decoder::open(frame_size_limit)?;
+        let mut pic = Picture { pic: Dav1dPicture::default(), decoder: Decoder::open(frame_size_limit)? };
+        if obus.is_empty() {
+            return Err(PipelineError::Corrupt("AVIF: empty AV1 item".into()));
+        }
         let mut data = Dav1dData::default();
         // SAFETY: dav1d_data_create allocates `obus.len()` bytes owned by `data`, which we fill and then
-        // hand to the decoder; `data` is unreferenced below on every path.
+        // hand to the decoder; `data` is unreferenced below on every path (null means nothing was made).
         let buf = unsafe { dav1d::dav1d_data_create(Some(NonNull::from(&mut data)), obus.len()) };
-        if buf.is_null() || obus.is_empty() {
-            return Err(PipelineError::Corrupt("AVIF: empty AV1 item".into()));
+        if buf.is_null() {
+            return Err(PipelineError::Corrupt("AVIF: AV1 data allocation failed".into()));
         }
         // SAFETY: `buf` points to `obus.len()` writable bytes (just allocated, not aliased).
         unsafe { std::ptr::copy_nonoverlapping(obus.as_ptr(), buf, obus.len()) };
-        let result = Self::run(&dec, &mut data);
+        let result = pic.run(&mut data);
         // SAFETY: `data` is ours (possibly already consumed, which unref accepts).
         unsafe { dav1d::dav1d_data_unref(Some(NonNull::from(&mut data))) };
-        result
+        result.map(|()| pic)
     }
 
     /// Feeds `data` and takes the first picture out; a stream that yields none is corrupt.
-    fn run(dec: &Decoder, data: &mut Dav1dData) -> Result<Picture, PipelineError> {
-        const EAGAIN: c_int = -(libc_eagain());
-        let mut pic = Picture(Dav1dPicture::default());
+    fn run(&mut self, data: &mut Dav1dData) -> Result<(), PipelineError> {
+        // dav1d returns negated errno values; EAGAIN is 11 on Linux (x86-64 and aarch64).
+        const EAGAIN: c_int = -11;
+        let ctx = self.decoder.0;
         for _ in 0..64 {
             if data.sz > 0 {
                 // SAFETY: the context is open and `data` is a live Dav1dData.
-                let r = unsafe { dav1d::dav1d_send_data(dec.0.clone_ctx(), Some(NonNull::from(&mut *data))) };
+                let r = unsafe { dav1d::dav1d_send_data(ctx, Some(NonNull::from(&mut *data))) };
                 if r.0 != 0 && r.0 != EAGAIN {
                     return Err(av1_err("decode", r.0));
                 }
             }
-            // SAFETY: the context is open and `pic.0` is a valid out-parameter.
-            let r = unsafe { dav1d::dav1d_get_picture(dec.0.clone_ctx(), Some(NonNull::from(&mut pic.0))) };
+            // SAFETY: the context is open and `self.pic` is a valid out-parameter.
+            let r = unsafe { dav1d::dav1d_get_picture(ctx, Some(NonNull::from(&mut self.pic))) };
             match r.0 {
-                0 => return Ok(pic),
+                0 => return Ok(()),
                 e if e == EAGAIN && data.sz > 0 => continue,
                 e => return Err(av1_err("decode", e)),
             }
@@ -147,7 +239,7 @@ impl Picture {
 
 impl Picture {
     fn width_height(&self) -> Result<(usize, usize), PipelineError> {
-        let p = &self.0.p;
+        let p = &self.pic.p;
         match (usize::try_from(p.w), usize::try_from(p.h)) {
             (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
             _ => Err(PipelineError::Corrupt("AVIF: AV1 frame has no size".into())),
@@ -156,10 +248,10 @@ impl Picture {
 
     /// Plane `i` (0 = Y, 1 = U, 2 = V) of `rows` rows of `row_samples` samples.
     fn plane(&self, i: usize, rows: usize, row_samples: usize) -> Result<Plane<'_>, PipelineError> {
-        let hbd = self.0.p.bpc > 8;
-        let stride = self.0.stride.get(i.min(1)).and_then(|s| usize::try_from(*s).ok()).unwrap_or(0);
+        let hbd = self.pic.p.bpc > 8;
+        let stride = self.pic.stride.get(i.min(1)).and_then(|s| usize::try_from(*s).ok()).unwrap_or(0);
         let row_bytes = row_samples * if hbd { 2 } else { 1 };
-        let ptr = self.0.data.get(i).copied().flatten();
+        let ptr = self.pic.data.get(i).copied().flatten();
         let (Some(ptr), true) = (ptr, stride >= row_bytes && rows > 0) else {
             return Err(PipelineError::Corrupt("AVIF: AV1 picture plane missing".into()));
         };
@@ -173,9 +265,9 @@ impl Picture {
     /// The colour encoding: matrix from the container's `nclx` else the sequence header; range from
     /// the sequence header (the samples' truth, as libavif).
     fn encoding(&self, items: Option<&AvifItems>) -> Encoding {
-        let depth = u32::try_from(self.0.p.bpc).unwrap_or(0);
+        let depth = u32::try_from(self.pic.p.bpc).unwrap_or(0);
         // SAFETY: a picture from dav1d_get_picture points at its live sequence header.
-        let seq = self.0.seq_hdr.map(|s| unsafe { s.as_ref() });
+        let seq = self.pic.seq_hdr.map(|s| unsafe { s.as_ref() });
         let full_range = seq.is_some_and(|s| s.color_range != 0);
         let seq_matrix = seq.map_or(2, |s| u16::try_from(s.mtrx).unwrap_or(2));
         let matrix = items.and_then(|i| i.nclx).map_or(seq_matrix, |n| n.matrix);
@@ -185,7 +277,7 @@ impl Picture {
     /// The colour picture as RGB, or RGBA (opaque until [`Picture::fill_alpha`]) when `alpha`.
     fn to_rgb(&self, items: &AvifItems, alpha: bool) -> Result<Raster, PipelineError> {
         let (w, h) = self.width_height()?;
-        let (chroma, cw, ch) = match self.0.p.layout {
+        let (chroma, cw, ch) = match self.pic.p.layout {
             DAV1D_PIXEL_LAYOUT_I400 => (Chroma::Mono, 0, 0),
             DAV1D_PIXEL_LAYOUT_I420 => (Chroma::Half, w.div_ceil(2), h.div_ceil(2)),
             DAV1D_PIXEL_LAYOUT_I422 => (Chroma::HalfWidth, w.div_ceil(2), h),
@@ -217,23 +309,6 @@ impl Picture {
 
 fn too_big() -> PipelineError {
     PipelineError::Corrupt("AVIF: image size out of range".into())
-}
-
-/// EAGAIN on the targets we build for (Linux x86-64 and aarch64).
-const fn libc_eagain() -> c_int {
-    11
-}
-
-/// Borrowing the context for a call without giving up ownership.
-trait CloneCtx {
-    fn clone_ctx(&self) -> Option<Dav1dContext>;
-}
-
-impl CloneCtx for Option<Dav1dContext> {
-    fn clone_ctx(&self) -> Option<Dav1dContext> {
-        // Dav1dContext is a `Copy` raw pointer wrapper: the C API passes it by value.
-        *self
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 use ravif::{BitDepth, ColorModel, MatrixCoefficients, PixelRange};
 
 use super::*;
-use crate::pipeline::avif_container::tests::{build, bx, Spec};
+use crate::pipeline::avif_container::tests::{build, build_grid, bx, single_color, Spec};
 use crate::pipeline::probe;
 use crate::pipeline::quality::{psnr, Pair};
 use crate::pipeline::test_util::corpus;
@@ -141,7 +141,7 @@ fn broken_files_are_errors_not_panics() {
 fn a_bitstream_larger_than_its_ispe_is_refused() {
     // The probe (and the resolution limit) sees `ispe`; the AV1 frame may not be bigger.
     let file = avif_of(&picture(64, 48, false), BitDepth::Eight, ColorModel::YCbCr);
-    let color = avif_container::parse(&file).expect("parses").color.into_owned();
+    let color = single_color(&file);
     let lying = build(&Spec::still(&color, (8, 8)));
     assert!(decode_bytes(&lying).is_err());
     let honest = build(&Spec::still(&color, (64, 48)));
@@ -189,5 +189,28 @@ fn libaom_files_match_libvips_decode() {
         assert_eq!((ours.width, ours.height, ours.alpha), (48, 32, *alpha), "{name}");
         let (mean, worst) = differences(&ours, &reference);
         assert!(mean <= 0.5 && worst <= 3, "{name}: mean {mean:.2}, worst {worst}");
+    }
+}
+
+#[test]
+fn grid_tiles_are_put_together() {
+    // A 70×50 picture cut into 2×2 tiles of 40×32 (the last column and row cropped, as HEIF allows),
+    // each tile encoded on its own; the grid decodes back to the whole picture.
+    let whole = picture(80, 64, false);
+    let tile_at = |tx: u32, ty: u32| {
+        whole.crop(crate::pipeline::geometry::Rect { x: tx * 40, y: ty * 32, width: 40, height: 32 })
+    };
+    let tiles: Vec<Vec<u8>> = [(0, 0), (1, 0), (0, 1), (1, 1)]
+        .iter()
+        .map(|(x, y)| single_color(&avif_of(&tile_at(*x, *y), BitDepth::Eight, ColorModel::YCbCr)))
+        .collect();
+    let got = decode_bytes(&build_grid(&tiles, 2, (70, 50))).expect("grid decodes");
+    assert_eq!((got.width, got.height), (70, 50));
+    let want = whole.crop(crate::pipeline::geometry::Rect { x: 0, y: 0, width: 70, height: 50 });
+    let db = psnr(pair(&want, &got)).expect("same size");
+    assert!(db >= 35.0, "grid vs the whole picture: {db:.1} dB");
+    // Tiles that leave a gap (2×2 of 40×32 cannot cover 90×50) or a wholly outside column are refused.
+    for size in [(90, 50), (30, 50)] {
+        assert!(decode_bytes(&build_grid(&tiles, 2, size)).is_err(), "{size:?}");
     }
 }

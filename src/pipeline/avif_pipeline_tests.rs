@@ -1,7 +1,7 @@
 //! AVIF through the whole pipeline: AVIF in (our encoder's files and the corpus), AVIF out (`f:avif`,
 //! `Accept`-driven), results checked with the `image` crate as an independent decoder where it can.
 
-use crate::pipeline::avif_container::tests::{build, bx, Spec};
+use crate::pipeline::avif_container::tests::{build, bx, single_color, Spec};
 use crate::pipeline::quality::{psnr, Pair};
 use crate::pipeline::test_util::{corpus, decoded, plan, png_of, run_ok};
 use crate::pipeline::{avif_container, Output};
@@ -100,7 +100,7 @@ fn irot_turns_the_output() {
     // The pipeline's own AVIF, re-wrapped with `irot` 1 (90° anticlockwise): 400×300 shows as 300×400 and
     // the red (blue-less) top-left block moves to the bottom-left; the top-left is the old top-right.
     let avif = to_avif(&source(false));
-    let color = avif_container::parse(&avif.bytes).expect("parses").color.into_owned();
+    let color = single_color(&avif.bytes);
     let turned = build(&Spec { props: vec![bx(b"irot", &[1])], ..Spec::still(&color, (400, 300)) });
     let out = run_ok(&plan(Processing::default(), jpeg_rules(ImageFormat::Png)), &turned);
     let got = decoded(&out);
@@ -137,5 +137,8 @@ fn avif_input_speed_probe() {
     let thumb = median(&|| {
         run_ok(&p, &input);
     });
-    println!("{}x{}: decode {decode:.1} ms, → 800 px JPEG {thumb:.1} ms (medians of 7)", info.probe.width, info.probe.height);
+    println!(
+        "{}x{}: decode {decode:.1} ms, → 800 px JPEG {thumb:.1} ms (medians of 7)",
+        info.probe.width, info.probe.height
+    );
 }
