@@ -214,3 +214,17 @@ fn grid_tiles_are_put_together() {
         assert!(decode_bytes(&build_grid(&tiles, 2, size)).is_err(), "{size:?}");
     }
 }
+
+/// A rav1d 1.1.0 bug found by fuzzing (`fuzz/`, pipeline target): this one-byte change to the AV1 data of
+/// the corpus' hopper.avif makes rav1d panic inside `dav1d_send_data` (`rav1d_submit_frame::on_error`
+/// unwraps a missing frame header). The panic cannot unwind through rav1d's `extern "C"` API, so the
+/// whole process aborts: a hostile AVIF can take the server down until this is fixed or isolated.
+/// Ignored because it kills the test binary; `cargo test --lib rav1d_abort_reproducer -- --ignored`.
+#[test]
+#[ignore]
+fn rav1d_abort_reproducer() {
+    let mut bytes = corpus("formats/hopper.avif");
+    assert_eq!(bytes.get(2943), Some(&b'5'), "the corpus file this reproducer patches");
+    bytes[2943] = b'0';
+    let _ = decode_bytes(&bytes);
+}
