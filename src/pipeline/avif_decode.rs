@@ -11,7 +11,8 @@
 //! to the orientation step, which applies them after the resize, like EXIF. No shrink-on-load (AV1 has
 //! no scaled decode). Grid (tiled) images are decoded tile by tile onto one canvas. Colour primaries other than sRGB's in `nclx` (P3, BT.2020) and HDR transfer
 //! functions are not converted yet; an ICC `colr` is (icc.rs). rav1d's C API aborts the process on an
-//! internal panic (it cannot unwind through `extern "C"`), so hostile inputs are covered by fuzzing.
+//! internal panic (it cannot unwind through `extern "C"`), so every rav1d call runs in a forked child
+//! (`isolated.rs`): a hostile file costs a 422, not the server.
 //! Knows nothing of geometry or output formats.
 
 use std::borrow::Cow;
@@ -26,18 +27,34 @@ use rav1d::src::lib as dav1d;
 
 use super::avif_container::{self, Av1Image, AvifItems, Transform};
 use super::avif_yuv::{self, Chroma, Encoding, Plane};
+use super::isolated;
 use super::orient::Orient;
 use super::probe::SourceInfo;
 use super::raster::Raster;
 use super::PipelineError;
 
-/// Decodes the primary image of an AVIF file to RGB(A), in stored orientation.
+/// Decodes the primary image of an AVIF file to RGB(A), in stored orientation. The container is read
+/// here; everything that calls into rav1d runs in a forked child ([`isolated`]), because a crafted
+/// bitstream can make rav1d abort the process (see `rav1d_abort_reproducer`).
 pub fn decode(input: &[u8], info: &SourceInfo) -> Result<Raster, PipelineError> {
     let items = avif_container::parse(input)?;
     let limit = u64::from(info.probe.width) * u64::from(info.probe.height);
+    let deadline = isolated::current_deadline();
+    isolated::run("AVIF decoder", isolated::reply_bound(limit), deadline, || decode_items(&items, limit))
+}
+
+/// [`decode`] in this process, unprotected: for tests and the isolation cost probe only.
+#[cfg(test)]
+pub fn decode_in_process(input: &[u8], info: &SourceInfo) -> Result<Raster, PipelineError> {
+    let items = avif_container::parse(input)?;
+    decode_items(&items, u64::from(info.probe.width) * u64::from(info.probe.height))
+}
+
+/// The AV1 part: decodes the parsed items (colour, alpha, grid tiles) within `limit` pixels.
+fn decode_items(items: &AvifItems, limit: u64) -> Result<Raster, PipelineError> {
     match (&items.color, &items.alpha) {
-        (Av1Image::Single(color), None) => single(&items, color, None, limit),
-        (Av1Image::Single(color), Some(Av1Image::Single(alpha))) => single(&items, color, Some(alpha), limit),
+        (Av1Image::Single(color), None) => single(items, color, None, limit),
+        (Av1Image::Single(color), Some(Av1Image::Single(alpha))) => single(items, color, Some(alpha), limit),
         (Av1Image::Grid { columns, width, height, tiles }, alpha) => {
             let alpha_tiles = match alpha {
                 None => None,
@@ -45,7 +62,7 @@ pub fn decode(input: &[u8], info: &SourceInfo) -> Result<Raster, PipelineError> 
                 Some(_) => return Err(PipelineError::Unsupported("AVIF alpha tiled unlike its image".into())),
             };
             let grid = Grid { columns: *columns, width: *width, height: *height, limit };
-            grid.decode(&items, tiles, alpha_tiles.map(Vec::as_slice))
+            grid.decode(items, tiles, alpha_tiles.map(Vec::as_slice))
         }
         (Av1Image::Single(_), Some(_)) => Err(PipelineError::Unsupported("AVIF alpha tiled unlike its image".into())),
     }

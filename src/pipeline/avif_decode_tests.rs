@@ -215,16 +215,51 @@ fn grid_tiles_are_put_together() {
     }
 }
 
-/// A rav1d 1.1.0 bug found by fuzzing (`fuzz/`, pipeline target): this one-byte change to the AV1 data of
-/// the corpus' hopper.avif makes rav1d panic inside `dav1d_send_data` (`rav1d_submit_frame::on_error`
-/// unwraps a missing frame header). The panic cannot unwind through rav1d's `extern "C"` API, so the
-/// whole process aborts: a hostile AVIF can take the server down until this is fixed or isolated.
-/// Ignored because it kills the test binary; `cargo test --lib rav1d_abort_reproducer -- --ignored`.
-#[test]
-#[ignore]
-fn rav1d_abort_reproducer() {
+/// The corpus' hopper.avif with the one-byte change (found by fuzzing, `fuzz/`, pipeline target) that
+/// makes rav1d 1.1.0 panic inside `dav1d_send_data` (`rav1d_submit_frame::on_error` unwraps a missing
+/// frame header). The panic cannot unwind through rav1d's `extern "C"` API, so it aborts its process.
+fn rav1d_abort_file() -> Vec<u8> {
     let mut bytes = corpus("formats/hopper.avif");
     assert_eq!(bytes.get(2943), Some(&b'5'), "the corpus file this reproducer patches");
     bytes[2943] = b'0';
-    let _ = decode_bytes(&bytes);
+    bytes
+}
+
+/// The abort now kills only the forked decoder (isolated.rs): a clean 422-class error, and this process
+/// (the test binary) lives on to decode the next, valid file.
+#[test]
+fn rav1d_abort_reproducer_is_a_clean_error() {
+    let got = decode_bytes(&rav1d_abort_file());
+    assert_eq!(got, Err(PipelineError::Corrupt("AVIF decoder failed on this file".into())));
+    let next = decode_bytes(&corpus("formats/hopper.avif")).expect("still alive: the next file decodes");
+    assert_eq!((next.width, next.height), (128, 128));
+}
+
+/// The isolated decode returns exactly what the same decode in-process does.
+#[test]
+fn isolated_decode_equals_the_in_process_decode() {
+    let rows: [(&str, Vec<u8>); 4] = [
+        ("corpus hopper", corpus("formats/hopper.avif")),
+        ("corpus 512² with irot", corpus("formats/exif-orientation.avif")),
+        ("10-bit RGBA", avif_of(&picture(40, 30, true), BitDepth::Ten, ColorModel::YCbCr)),
+        ("8-bit RGB odd size", avif_of(&picture(37, 23, false), BitDepth::Eight, ColorModel::YCbCr)),
+    ];
+    for (name, bytes) in rows {
+        let info = probe::inspect(&bytes).expect("probes");
+        let isolated = decode(&bytes, &info).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let in_process = decode_in_process(&bytes, &info).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(isolated == in_process, "{name}: isolated and in-process decodes differ");
+    }
+}
+
+/// The isolated decode's errors keep their meaning (the child's error crosses the pipe).
+#[test]
+fn decoder_errors_cross_the_isolation_unchanged() {
+    // An AV1 frame bigger than its `ispe`: rav1d refuses it with an error code (no panic).
+    let file = avif_of(&picture(64, 48, false), BitDepth::Eight, ColorModel::YCbCr);
+    let lying = build(&Spec::still(&single_color(&file), (8, 8)));
+    let info = probe::inspect(&lying).expect("probes");
+    let in_process = decode_in_process(&lying, &info);
+    assert!(matches!(in_process, Err(PipelineError::Corrupt(ref m)) if m.starts_with("AVIF")), "{in_process:?}");
+    assert_eq!(decode(&lying, &info), in_process);
 }

@@ -19,6 +19,7 @@ mod exif_out;
 mod filters;
 pub mod geometry;
 mod icc;
+mod isolated;
 mod jpeg_dc;
 mod metadata;
 mod negotiate;
@@ -92,6 +93,8 @@ pub fn passes_through(source: ImageFormat, rules: &crate::plan::OutputRules) -> 
 
 /// Runs the whole pipeline for `plan` on the source bytes, checking `deadline` between steps.
 pub fn run(plan: &Plan, input: &[u8], deadline: Instant) -> Result<Output, PipelineError> {
+    // Isolated decoders (AVIF, isolated.rs) are killed when the request's deadline passes.
+    let _deadline = isolated::DeadlineScope::set(deadline);
     let info = probe::inspect(input)?;
     let source = info.probe;
     // Limits before any pixel is decoded, pass-through included: a bomb is not served raw either.
