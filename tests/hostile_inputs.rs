@@ -421,7 +421,8 @@ async fn an_avif_that_aborts_the_av1_decoder_is_a_422_and_the_server_lives_on() 
         let what = format!("crafted AVIF, round {round}");
         // The body is imgproxy's generic "Can't decode the source image"; the status is the contract.
         expect(app, &imgproxy(&origin.url("/crafted.avif"), "rs:fit:64:64/f:jpg"), &[422], PROMPT, &what).await;
-        let reply = expect(app, &imgproxy(&origin.url("/hopper.avif"), "rs:fit:64:64/f:jpg"), &[200], PROMPT, "valid").await;
+        let reply =
+            expect(app, &imgproxy(&origin.url("/hopper.avif"), "rs:fit:64:64/f:jpg"), &[200], PROMPT, "valid").await;
         assert_eq!(reply.header("content-type"), "image/jpeg");
         let img = common::decode(&reply.body);
         assert_eq!((img.width(), img.height()), (64, 64), "the valid AVIF after the crafted one");

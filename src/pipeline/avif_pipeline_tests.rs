@@ -109,8 +109,10 @@ fn irot_turns_the_output() {
     assert!(bl[0] > 180 && bl[2] < 80 && tl[2] > 100, "red block bottom-left: {bl:?}, top-left {tl:?}");
 }
 
-/// AVIF input speed, not a check: `AVIF_PROBE=photo.avif cargo test --release --lib avif_input_speed_probe --
-/// --ignored --nocapture` prints the median decode and AVIF → 800 px JPEG times (default: a corpus file).
+/// AVIF input speed and the cost of the decoder's process isolation (isolated.rs), not a check:
+/// `AVIF_PROBE=photo.avif cargo test --release --lib avif_input_speed_probe -- --ignored --nocapture`
+/// prints median times (default: a corpus file) of the decode in-process and isolated (runs
+/// interleaved, so load affects both alike) and of AVIF → 800 px JPEG (isolated, as served).
 #[test]
 #[ignore]
 fn avif_input_speed_probe() {
@@ -119,26 +121,31 @@ fn avif_input_speed_probe() {
         Err(_) => corpus("formats/exif-orientation.avif"),
     };
     let info = crate::pipeline::probe::inspect(&input).expect("probe");
-    let median = |f: &dyn Fn()| {
-        let mut times: Vec<f64> = (0..7)
-            .map(|_| {
-                let t = std::time::Instant::now();
-                f();
-                t.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        times[3]
+    let time = |f: &dyn Fn()| {
+        let t = std::time::Instant::now();
+        f();
+        t.elapsed().as_secs_f64() * 1000.0
     };
-    let decode = median(&|| {
-        crate::pipeline::avif_decode::decode(&input, &info).expect("decodes");
-    });
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let in_process = || drop(crate::pipeline::avif_decode::decode_in_process(&input, &info).expect("decodes"));
+    let isolated = || drop(crate::pipeline::avif_decode::decode(&input, &info).expect("decodes"));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..9 {
+        a.push(time(&in_process));
+        b.push(time(&isolated));
+    }
+    let (a, b) = (median(a), median(b));
     let p = plan(Processing { width: 800, ..Processing::default() }, jpeg_rules(ImageFormat::Jpeg));
-    let thumb = median(&|| {
-        run_ok(&p, &input);
-    });
+    let thumb = median((0..9).map(|_| time(&|| drop(run_ok(&p, &input)))).collect());
     println!(
-        "{}x{}: decode {decode:.1} ms, → 800 px JPEG {thumb:.1} ms (medians of 7)",
-        info.probe.width, info.probe.height
+        "{}x{}: decode in-process {a:.1} ms, isolated {b:.1} ms (+{:.1} ms, {:.2}x); \
+         → 800 px JPEG {thumb:.1} ms isolated (medians of 9)",
+        info.probe.width,
+        info.probe.height,
+        b - a,
+        b / a
     );
 }

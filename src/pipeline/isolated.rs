@@ -193,6 +193,10 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), PipelineError> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(PipelineError::Corrupt(format!("cannot make a pipe ({})", std::io::Error::last_os_error())));
     }
+    // A 1 MiB pipe buffer (the default is 64 KiB) means 16× fewer wake-ups for a 36 MB raster; the
+    // call may fail (the per-user pipe limit), which only costs speed.
+    // SAFETY: fcntl on a descriptor we just opened.
+    unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 1 << 20) };
     // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
