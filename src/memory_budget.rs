@@ -175,15 +175,17 @@ pub fn estimate_input(plan: &Plan, input: &[u8]) -> u64 {
 /// Bytes of pixels a pipeline run of `plan` on a source probed as `probe` holds at its peak: the decoded
 /// image (after shrink-on-load; an animation's canvases) plus the resized frames, plus one encode buffer of
 /// the result's size.
-/// An EXIF orientation (JPEG and WebP with `auto_rotate`, unknown before decoding) may swap the axes the
-/// layout is computed on, so then both are tried and the larger estimate kept.
+/// An EXIF orientation (JPEG and WebP with `auto_rotate`, unknown before decoding) or an AVIF `irot` may
+/// swap the axes the layout is computed on, so then both are tried and the larger estimate kept.
 pub fn estimate(plan: &Plan, probe: &Probe) -> u64 {
     let (w, h) = (probe.width, probe.height);
     let p = &plan.process;
     let turned = p.rotate % 180 == 90;
     let (ow, oh) = if turned { (h, w) } else { (w, h) };
     let stored = estimate_oriented(plan, probe, ow, oh);
-    let exif = p.auto_rotate && matches!(probe.format, ImageFormat::Jpeg | ImageFormat::Webp);
+    // AVIF's `irot` turns it whatever `auto_rotate` says (pipeline::avif_decode::orientation).
+    let exif = (p.auto_rotate && matches!(probe.format, ImageFormat::Jpeg | ImageFormat::Webp))
+        || probe.format == ImageFormat::Avif;
     if exif {
         stored.max(estimate_oriented(plan, probe, oh, ow))
     } else {
@@ -210,6 +212,9 @@ fn estimate_oriented(plan: &Plan, probe: &Probe, w: u32, h: u32) -> u64 {
         ImageFormat::Svg => rgba(layout.scaled_width, layout.scaled_height),
         // Trim decodes at full size: the border must be found before the size is known.
         _ if plan.process.trim.is_some() => rgba(w, h),
+        // AVIF has no shrink-on-load, and the AV1 picture (at most three 16-bit planes) is alive while it
+        // is converted to RGBA (pipeline::avif_decode).
+        ImageFormat::Avif => rgba(w, h).saturating_add(u64::from(w).saturating_mul(u64::from(h)).saturating_mul(6)),
         format => {
             let shrink = load_shrink(format, layout.shrink_hint());
             rgba(div_ceil(w, shrink), div_ceil(h, shrink))
@@ -293,6 +298,10 @@ mod tests {
         // Turned by EXIF, 400x800 → 100x200 loads at 1/4: 200x100 decoded, 100x200 out.
         assert_eq!(estimate(&exif, &jpeg), 3 * 80_000, "EXIF may turn a JPEG: the larger layout");
         assert_eq!(estimate(&exif, &probe(ImageFormat::Png, 800, 400, 1)), 1_280_000 + 2 * 20_000, "PNG: no EXIF");
+        // AVIF decodes in full, its AV1 planes (≤ 6 bytes a pixel) beside the RGBA; `irot` may turn it, so
+        // the turned layout (100x200 out) counts.
+        let avif = probe(ImageFormat::Avif, 800, 400, 1);
+        assert_eq!(estimate(&plan(100, 0, 1), &avif), 1_280_000 + 1_920_000 + 2 * 80_000, "AVIF in full");
         let mut trimmed = plan(100, 0, 1);
         trimmed.process.trim =
             Some(crate::plan::Trim { threshold: 10.0, color: None, equal_hor: false, equal_ver: false });

@@ -403,3 +403,28 @@ async fn request_deadline_bounds_a_slowloris_origin() {
     expect(app, &imgproxy(&origin.url("/drip"), "rs:fit:10:10"), &[503, 504], Duration::from_millis(3500), "drip")
         .await;
 }
+
+/// A crafted AVIF that makes rav1d 1.1.0 panic inside its `extern "C"` API (an abort, had it run in
+/// this process): the corpus hopper.avif with byte 2943 changed from '5' to '0', found by fuzzing.
+/// The decoder runs in a forked child (src/pipeline/isolated.rs), so the app answers 422 and keeps
+/// serving: the same app then turns a valid AVIF into a JPEG of the right size.
+#[tokio::test]
+async fn an_avif_that_aborts_the_av1_decoder_is_a_422_and_the_server_lives_on() {
+    let valid = corpus_bytes("formats/hopper.avif");
+    let mut crafted = valid.clone();
+    assert_eq!(crafted.get(2943), Some(&b'5'), "the corpus file this reproducer patches");
+    crafted[2943] = b'0';
+    let routes = HashMap::from([("/crafted.avif", image(crafted)), ("/hopper.avif", image(valid))]);
+    let origin = RawOrigin::start(routes).await;
+    let app = start_app(&app_vars(&[])).await;
+    for round in 0..2 {
+        let what = format!("crafted AVIF, round {round}");
+        // The body is imgproxy's generic "Can't decode the source image"; the status is the contract.
+        expect(app, &imgproxy(&origin.url("/crafted.avif"), "rs:fit:64:64/f:jpg"), &[422], PROMPT, &what).await;
+        let reply =
+            expect(app, &imgproxy(&origin.url("/hopper.avif"), "rs:fit:64:64/f:jpg"), &[200], PROMPT, "valid").await;
+        assert_eq!(reply.header("content-type"), "image/jpeg");
+        let img = common::decode(&reply.body);
+        assert_eq!((img.width(), img.height()), (64, 64), "the valid AVIF after the crafted one");
+    }
+}

@@ -31,7 +31,8 @@ pub fn decode(input: &[u8], info: &SourceInfo, shrink_hint: f64) -> Result<Raste
         ImageFormat::Bmp => decode_with_image(input, info, image::ImageFormat::Bmp),
         ImageFormat::Ico => decode_with_image(input, info, image::ImageFormat::Ico),
         ImageFormat::Tiff => decode_with_image(input, info, image::ImageFormat::Tiff),
-        f @ (ImageFormat::Avif | ImageFormat::Heic | ImageFormat::Svg) => {
+        ImageFormat::Avif => super::avif_decode::decode(input, info),
+        f @ (ImageFormat::Heic | ImageFormat::Svg) => {
             Err(PipelineError::Unsupported(format!("no {f} decoder in this build")))
         }
     }
@@ -102,7 +103,7 @@ pub(super) fn decode_jpeg_at(input: &[u8], info: &SourceInfo, shrink: usize) -> 
         turbojpeg::Image { pixels: pixels.as_mut_slice(), width: w, pitch: w * format.size(), height: h, format };
     d.decompress(input, image).map_err(tj_err)?;
     if cmyk {
-        pixels = cmyk_to_rgb(&pixels, info.adobe);
+        pixels = super::icc::cmyk_to_rgb(input, &pixels, info.adobe);
     }
     let (width, height) = (u32::try_from(w).map_err(|_| overflow())?, u32::try_from(h).map_err(|_| overflow())?);
     Ok(Raster { width, height, alpha: false, data: pixels })
@@ -110,17 +111,6 @@ pub(super) fn decode_jpeg_at(input: &[u8], info: &SourceInfo, shrink: usize) -> 
 
 fn overflow() -> PipelineError {
     PipelineError::Corrupt("size out of range".into())
-}
-
-/// Naive CMYK → RGB (no colour management yet). Adobe's writers store CMYK inverted (255 = no ink).
-fn cmyk_to_rgb(cmyk: &[u8], adobe_inverted: bool) -> Vec<u8> {
-    let mul = |a: u8, b: u8| ((u32::from(a) * u32::from(b) + 127) / 255) as u8;
-    cmyk.chunks_exact(4)
-        .flat_map(|p| {
-            let (c, m, y, k) = if adobe_inverted { (p[0], p[1], p[2], p[3]) } else { (!p[0], !p[1], !p[2], !p[3]) };
-            [mul(c, k), mul(m, k), mul(y, k)]
-        })
-        .collect()
 }
 
 fn webp_err(what: &str) -> PipelineError {

@@ -3,16 +3,23 @@
 //! As imgproxy (`IMGPROXY_STRIP_COLOR_PROFILE`, default true): a source with an RGB profile is converted
 //! to sRGB and the profile dropped, so every browser shows the colours libvips would. With
 //! `strip_color_profile` false and an output that can carry the profile (JPEG, PNG), the pixels are left
-//! as they are and the profile is embedded instead (`metadata.rs`). Profiles come from JPEG `APP2
-//! ICC_PROFILE` segments (reassembled in sequence order), PNG `iCCP` (through the `image` crate, which
-//! inflates it) and WebP `ICCP`. Why `moxcms`: pure Rust, already compiled as a dependency of `image`
-//! (zero extra build time), fast 8-bit LUT transforms; `qcms` would be a second colour engine. A
-//! profile that does not parse, or is not RGB (grey, CMYK), leaves the pixels untouched rather than
-//! failing the request, as libvips falls back when a profile is unusable. Knows nothing of the plan.
+//! as they are and the profile is embedded instead (`metadata.rs`). Grey profiles (`kTRC`) are always
+//! converted (their pixels are stored as RGB here, which a grey profile cannot describe), and so are
+//! CMYK/YCCK JPEGs with a CMYK profile: libjpeg-turbo hands us the stored inks, Adobe-inverted when the
+//! file has an APP14 marker (Photoshop's convention, which libvips also undoes), and [`cmyk_to_rgb`] goes
+//! through the profile to sRGB at decode time; without a profile it falls back to the naive formula
+//! (libvips would use its built-in CMYK profile there). A CMYK profile is never embedded in RGB output.
+//! Profiles come from JPEG `APP2 ICC_PROFILE` segments (reassembled in sequence order), PNG `iCCP`
+//! (through the `image` crate, which inflates it), WebP `ICCP` and AVIF `colr`. Why `moxcms`: pure
+//! Rust, already compiled as a dependency of `image` (zero extra build time), fast 8-bit LUT transforms;
+//! `qcms` would be a second colour engine. A profile that does not parse, or is of another colour space,
+//! leaves the pixels untouched rather than failing the request, as libvips falls back when a profile is
+//! unusable. Knows nothing of the plan.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
-use moxcms::{ColorProfile, DataColorSpace, Layout, RenderingIntent, TransformOptions};
+use moxcms::{ColorProfile, DataColorSpace, Layout, RenderingIntent, Transform8BitExecutor, TransformOptions};
 
 use crate::plan::ImageFormat;
 
@@ -31,6 +38,7 @@ pub fn embedded(input: &[u8], info: &SourceInfo) -> Option<Vec<u8>> {
             image::ImageDecoder::icc_profile(&mut d).ok().flatten()
         }
         ImageFormat::Webp => riff_chunk(input, b"ICCP").map(<[u8]>::to_vec),
+        ImageFormat::Avif => super::avif_container::parse(input).ok()?.icc.map(<[u8]>::to_vec),
         _ => None,
     }
 }
@@ -40,21 +48,87 @@ pub fn is_rgb(icc: &[u8]) -> bool {
     ColorProfile::new_from_slice(icc).is_ok_and(|p| p.color_space == DataColorSpace::Rgb)
 }
 
-/// `img` converted from the `icc` profile to sRGB (relative colorimetric, libvips' default intent);
-/// unchanged when the profile is unusable.
+/// True when `icc` is a profile [`to_srgb`] converts from: RGB or grey.
+pub fn is_convertible(icc: &[u8]) -> bool {
+    ColorProfile::new_from_slice(icc).is_ok_and(|p| matches!(p.color_space, DataColorSpace::Rgb | DataColorSpace::Gray))
+}
+
+/// An 8-bit transform from `src` to sRGB, relative colorimetric (libvips' default intent). A LUT profile
+/// without that intent's table (A2B1) uses its A2B0, as the ICC spec and lcms (libvips) do; moxcms does
+/// not fall back by itself.
+fn transform(src: &ColorProfile, from: Layout, to: Layout) -> Option<Arc<Transform8BitExecutor>> {
+    let srgb = ColorProfile::new_srgb();
+    let with = |rendering_intent| TransformOptions { rendering_intent, ..Default::default() };
+    src.create_transform_8bit(from, &srgb, to, with(RenderingIntent::RelativeColorimetric))
+        .or_else(|_| src.create_transform_8bit(from, &srgb, to, with(RenderingIntent::Perceptual)))
+        .ok()
+}
+
+/// `img` converted from the `icc` profile (RGB or grey) to sRGB; unchanged when the profile is unusable.
 pub fn to_srgb(img: Raster, icc: &[u8]) -> Raster {
     let Ok(src) = ColorProfile::new_from_slice(icc) else { return img };
-    if src.color_space != DataColorSpace::Rgb {
-        return img;
+    match src.color_space {
+        DataColorSpace::Rgb => rgb_to_srgb(img, &src),
+        DataColorSpace::Gray => grey_to_srgb(img, &src),
+        _ => img,
     }
+}
+
+fn rgb_to_srgb(img: Raster, src: &ColorProfile) -> Raster {
     let layout = if img.alpha { Layout::Rgba } else { Layout::Rgb };
-    let options = TransformOptions { rendering_intent: RenderingIntent::RelativeColorimetric, ..Default::default() };
-    let Ok(t) = src.create_transform_8bit(layout, &ColorProfile::new_srgb(), layout, options) else { return img };
+    let Some(t) = transform(src, layout, layout) else { return img };
     let mut out = vec![0u8; img.data.len()];
     match t.transform(&img.data, &mut out) {
         Ok(()) => Raster { data: out, ..img },
         Err(_) => img,
     }
+}
+
+/// A grey image (stored as RGB(A) with equal channels) through its grey profile: the 256 grey levels are
+/// transformed once into a table, then every pixel is a lookup on its first channel.
+fn grey_to_srgb(mut img: Raster, src: &ColorProfile) -> Raster {
+    let Some(t) = transform(src, Layout::Gray, Layout::Rgb) else { return img };
+    let levels: Vec<u8> = (0..=255).collect();
+    let mut table = vec![0u8; 256 * 3];
+    if t.transform(&levels, &mut table).is_err() {
+        return img;
+    }
+    let channels = img.channels();
+    for px in img.data.chunks_exact_mut(channels) {
+        let at = usize::from(px[0]) * 3;
+        if let (Some(rgb), Some(dst)) = (table.get(at..at + 3), px.get_mut(..3)) {
+            dst.copy_from_slice(rgb);
+        }
+    }
+    img
+}
+
+/// CMYK samples as libjpeg-turbo decodes them (4 bytes a pixel) → RGB: through the JPEG's embedded CMYK
+/// profile when it has one, else naively. `adobe_inverted`: the file has an Adobe APP14 marker, so the
+/// samples are stored inverted (255 = no ink), as Photoshop writes them; ICC CMYK has 0 = no ink.
+pub fn cmyk_to_rgb(input: &[u8], cmyk: &[u8], adobe_inverted: bool) -> Vec<u8> {
+    let profile = jpeg_profile(input).and_then(|p| ColorProfile::new_from_slice(&p).ok());
+    if let Some(src) = profile.filter(|p| p.color_space == DataColorSpace::Cmyk) {
+        if let Some(t) = transform(&src, Layout::Rgba, Layout::Rgb) {
+            let inks: Vec<u8> = if adobe_inverted { cmyk.iter().map(|v| !v).collect() } else { cmyk.to_vec() };
+            let mut out = vec![0u8; cmyk.len() / 4 * 3];
+            if t.transform(&inks, &mut out).is_ok() {
+                return out;
+            }
+        }
+    }
+    naive_cmyk_to_rgb(cmyk, adobe_inverted)
+}
+
+/// CMYK → RGB without colour management: each channel is (1 − ink) × (1 − black).
+fn naive_cmyk_to_rgb(cmyk: &[u8], adobe_inverted: bool) -> Vec<u8> {
+    let mul = |a: u8, b: u8| ((u32::from(a) * u32::from(b) + 127) / 255) as u8;
+    cmyk.chunks_exact(4)
+        .flat_map(|p| {
+            let (c, m, y, k) = if adobe_inverted { (p[0], p[1], p[2], p[3]) } else { (!p[0], !p[1], !p[2], !p[3]) };
+            [mul(c, k), mul(m, k), mul(y, k)]
+        })
+        .collect()
 }
 
 /// Reassembles `APP2 "ICC_PROFILE\0" seq count payload` segments, stopping at the scan data.
@@ -135,11 +209,21 @@ mod tests {
     }
 
     #[test]
-    fn non_rgb_or_broken_profiles_leave_pixels_alone() {
+    fn unusable_profiles_leave_pixels_alone_and_grey_ones_convert() {
         let img = Raster { width: 1, height: 1, alpha: false, data: vec![10, 200, 30] };
         assert_eq!(to_srgb(img.clone(), b"not a profile"), img);
-        let gray = ColorProfile::new_gray_with_gamma(2.2).encode().unwrap();
-        assert!(!is_rgb(&gray));
-        assert_eq!(to_srgb(img.clone(), &gray), img);
+        let cmyk = jpeg_profile(&fixture("cmyk-patches.jpg")).expect("the CMYK fixture has a profile");
+        assert!(!is_convertible(&cmyk), "a CMYK profile is applied while decoding, not here");
+        assert_eq!(to_srgb(img.clone(), &cmyk), img);
+        // A linear grey profile: level 128 is 50 % light, which sRGB encodes as 188.
+        let linear = ColorProfile::new_gray_with_gamma(1.0).encode().unwrap();
+        assert!(!is_rgb(&linear) && is_convertible(&linear));
+        let grey = Raster { width: 1, height: 1, alpha: true, data: vec![128, 128, 128, 77] };
+        let got = to_srgb(grey, &linear).data;
+        assert!(got[..3].iter().all(|v| v.abs_diff(188) <= 1) && got[3] == 77, "{got:?}");
     }
 }
+
+#[cfg(test)]
+#[path = "icc_cmyk_tests.rs"]
+mod cmyk_tests;

@@ -8,6 +8,9 @@
 
 mod animated_gif;
 mod animation;
+mod avif_container;
+mod avif_decode;
+mod avif_yuv;
 mod badge;
 mod decode;
 mod encode;
@@ -17,6 +20,7 @@ mod filters;
 pub mod geometry;
 mod gif_frames;
 mod icc;
+mod isolated;
 mod jpeg_dc;
 mod jpeg_scaled;
 mod metadata;
@@ -93,6 +97,8 @@ pub fn passes_through(source: ImageFormat, rules: &crate::plan::OutputRules) -> 
 
 /// Runs the whole pipeline for `plan` on the source bytes, checking `deadline` between steps.
 pub fn run(plan: &Plan, input: &[u8], deadline: Instant) -> Result<Output, PipelineError> {
+    // Isolated decoders (AVIF, isolated.rs) are killed when the request's deadline passes.
+    let _deadline = isolated::DeadlineScope::set(deadline);
     let info = probe::inspect(input)?;
     let source = info.probe;
     // Limits before any pixel is decoded, pass-through included: a bomb is not served raw either.
@@ -170,14 +176,14 @@ pub struct Ctx<'a> {
     format: ImageFormat,
     raster: Option<Raster>,
     bytes: Vec<u8>,
-    /// The source's RGB ICC profile, if it has one.
+    /// The source's RGB or grey ICC profile, if it has one (CMYK ones are applied while decoding).
     icc: Option<Vec<u8>>,
 }
 
 impl<'a> Ctx<'a> {
     fn new(plan: &'a Plan, input: &'a [u8], info: SourceInfo) -> Ctx<'a> {
         let format = info.probe.format;
-        let icc = icc::embedded(input, &info).filter(|p| icc::is_rgb(p));
+        let icc = icc::embedded(input, &info).filter(|p| icc::is_convertible(p));
         let orient = Orient::IDENTITY;
         Ctx { plan, input, info, orient, layout: None, format, raster: None, bytes: Vec::new(), icc }
     }
@@ -227,7 +233,10 @@ fn step_size(ctx: &mut Ctx) -> Result<(), PipelineError> {
         ImageFormat::Jpeg | ImageFormat::Webp if p.auto_rotate => orient::exif_orientation(ctx.input, &ctx.info),
         _ => 1,
     };
-    ctx.orient = Orient::for_request(exif, p.auto_rotate, p.rotate, p.flip_horizontal, p.flip_vertical);
+    // AVIF `irot`/`imir` are part of the image (HEIF essential properties), applied whatever `auto_rotate`.
+    let stored = if src.format == ImageFormat::Avif { avif_decode::orientation(ctx.input) } else { Orient::IDENTITY };
+    let request = Orient::for_request(exif, p.auto_rotate, p.rotate, p.flip_horizontal, p.flip_vertical);
+    ctx.orient = stored.then(request);
     let (w, h) = ctx.orient.apply_size(src.width, src.height);
     let vector = src.format == ImageFormat::Svg && p.vector_enlarge;
     ctx.layout = Some(geometry::compute(w, h, p, vector, ctx.plan.limits.max_result_dimension)?);
@@ -309,9 +318,11 @@ fn step_crop_and_resize(ctx: &mut Ctx) -> Result<(), PipelineError> {
 }
 
 /// The profile is kept (and embedded after encoding) when `strip_color_profile` is off and the output
-/// can carry it, as imgproxy.
+/// can carry it, as imgproxy, and it is an RGB one (a grey profile cannot describe our RGB pixels).
 fn keeps_profile(ctx: &Ctx) -> bool {
-    !ctx.plan.process.strip_color_profile && matches!(ctx.format, ImageFormat::Jpeg | ImageFormat::Png)
+    !ctx.plan.process.strip_color_profile
+        && matches!(ctx.format, ImageFormat::Jpeg | ImageFormat::Png)
+        && ctx.icc.as_deref().is_some_and(icc::is_rgb)
 }
 
 /// Converts an ICC-tagged source to sRGB. Run on the resized image: imgproxy imports the profile

@@ -372,7 +372,9 @@ fn heif(input: &[u8]) -> Result<SourceInfo, PipelineError> {
         return Err(PipelineError::UnknownFormat);
     };
     let (w, h) = largest_ispe(input).ok_or_else(|| PipelineError::Corrupt("no ispe box".into()))?;
-    Ok(SourceInfo::new(format, w, h))
+    let mut info = SourceInfo::new(format, w, h);
+    info.has_alpha = format == ImageFormat::Avif && super::avif_container::has_alpha(input);
+    Ok(info)
 }
 
 /// The largest `ispe` (image spatial extents) under `meta/iprp/ipco`; a grid's full size beats its tiles.
