@@ -318,19 +318,10 @@ mod timing_probe {
     use crate::pipeline::probe;
     use crate::pipeline::resize::{crop_resize, SourceBox};
     use crate::pipeline::test_util::corpus;
-    use std::time::Instant;
 
     fn median(mut f: impl FnMut()) -> f64 {
         f();
-        let mut t: Vec<f64> = (0..11)
-            .map(|_| {
-                let s = Instant::now();
-                f();
-                s.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect();
-        t.sort_by(f64::total_cmp);
-        t[t.len() / 2]
+        crate::pipeline::test_util::median(crate::pipeline::test_util::times_ms(11, f))
     }
 
     #[test]

@@ -34,17 +34,7 @@ fn encoder(depth: BitDepth, model: ColorModel) -> ravif::Encoder<'static> {
 
 /// Our own encoder's AVIF of `img`.
 fn avif_of(img: &Raster, depth: BitDepth, model: ColorModel) -> Vec<u8> {
-    let (w, h) = (img.width as usize, img.height as usize);
-    let enc = encoder(depth, model);
-    let out = if img.alpha {
-        let px: Vec<ravif::RGBA8> =
-            img.data.chunks_exact(4).map(|p| ravif::RGBA8::new(p[0], p[1], p[2], p[3])).collect();
-        enc.encode_rgba(ravif::Img::new(&px[..], w, h))
-    } else {
-        let px: Vec<ravif::RGB8> = img.data.chunks_exact(3).map(|p| ravif::RGB8::new(p[0], p[1], p[2])).collect();
-        enc.encode_rgb(ravif::Img::new(&px[..], w, h))
-    };
-    out.expect("ravif encodes").avif_file
+    crate::pipeline::encode::encode_avif_with(&encoder(depth, model), img).expect("ravif encodes")
 }
 
 fn decode_bytes(bytes: &[u8]) -> Result<Raster, PipelineError> {

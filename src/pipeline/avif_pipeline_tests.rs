@@ -126,10 +126,7 @@ fn avif_input_speed_probe() {
         f();
         t.elapsed().as_secs_f64() * 1000.0
     };
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let median = crate::pipeline::test_util::median;
     let in_process = || drop(crate::pipeline::avif_decode::decode_in_process(&input, &info).expect("decodes"));
     let isolated = || drop(crate::pipeline::avif_decode::decode(&input, &info).expect("decodes"));
     let (mut a, mut b) = (Vec::new(), Vec::new());

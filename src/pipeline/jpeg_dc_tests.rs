@@ -199,17 +199,7 @@ fn damaged_streams_never_panic_and_any_rewrite_still_decodes_or_errs() {
 fn jpeg_dc_timing() {
     let input = corpus("photos/volna_prog444q85.jpg");
     let info = inspect(&input).unwrap();
-    let median = |f: &dyn Fn()| {
-        let mut t: Vec<f64> = (0..7)
-            .map(|_| {
-                let start = std::time::Instant::now();
-                f();
-                start.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect();
-        t.sort_by(f64::total_cmp);
-        t[3]
-    };
+    let median = |f: &dyn Fn()| crate::pipeline::test_util::median(crate::pipeline::test_util::times_ms(7, f));
     let full = median(&|| drop(decode_jpeg_at(&input, &info, 8).unwrap()));
     let rewrite = median(&|| drop(dc_only_stream(&input).unwrap()));
     let dc = median(&|| drop(crate::pipeline::decode::decode(&input, &info, 8.0).unwrap()));

@@ -437,6 +437,25 @@ fn step_metadata(ctx: &mut Ctx) -> Result<(), PipelineError> {
 
 #[cfg(test)]
 pub(crate) mod test_util {
+    /// Milliseconds taken by each of `runs` calls of `f`, sorted (timing probes only, never assertions).
+    pub(crate) fn times_ms(runs: usize, mut f: impl FnMut()) -> Vec<f64> {
+        let mut times: Vec<f64> = (0..runs)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                f();
+                start.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times
+    }
+
+    /// The middle value of `times` (any order).
+    pub(crate) fn median(mut times: Vec<f64>) -> f64 {
+        times.sort_by(f64::total_cmp);
+        times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+
     /// Reads a corpus file in place (`$CORPUS_DIR`, else `../shared/corpus` beside the checkout; never copied
     /// into the repository). Looked up when the test runs, not compiled in, so a build cache reused from a
     /// checkout at another path still finds the corpus.

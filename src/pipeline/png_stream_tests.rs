@@ -534,14 +534,9 @@ fn png_bench_probe() {
     let png = corpus(file);
     for mode in ["pipeline", "stream", "whole", "pipeline", "stream", "whole"] {
         let out = convert(&png, 400, mode);
-        let mut times: Vec<f64> = (0..15)
-            .map(|_| {
-                let start = std::time::Instant::now();
-                std::hint::black_box(convert(&png, 400, mode));
-                start.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
+        let times = crate::pipeline::test_util::times_ms(15, || {
+            std::hint::black_box(convert(&png, 400, mode));
+        });
         let cpu = cpu_ms();
         for _ in 0..30 {
             std::hint::black_box(convert(&png, 400, mode));

@@ -9,7 +9,7 @@ use crate::pipeline::decode::decode_jpeg_at;
 use crate::pipeline::probe::inspect;
 use crate::pipeline::quality::{psnr, ssim, Pair};
 use crate::pipeline::raster::Raster;
-use crate::pipeline::test_util::corpus;
+use crate::pipeline::test_util::{self, corpus};
 use turbojpeg::raw;
 
 /// libjpeg-turbo's decode of `input` at 1/`shrink`: the reference.
@@ -236,17 +236,7 @@ fn decode_jpeg_uses_the_scaled_decoder_for_baseline_files() {
 #[ignore = "timing only"]
 fn jpeg_scaled_timing() {
     let file = corpus("photos/eleph12mp.jpg");
-    let median = |f: &dyn Fn()| {
-        let mut times: Vec<f64> = (0..15)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        times[times.len() / 2]
-    };
+    let median = |f: &dyn Fn()| test_util::median(test_util::times_ms(15, f));
     for shrink in [2, 4, 8] {
         let a = median(&|| drop(ours(&file, shrink).expect("decodes")));
         let b = median(&|| drop(reference(&file, shrink)));
@@ -305,10 +295,6 @@ fn pipeline_800px_timing() {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (a, b) = (median(&mut ours_ms), median(&mut theirs_ms));
+    let (a, b) = (test_util::median(ours_ms), test_util::median(theirs_ms));
     println!("12 MP -> 800 px JPEG q80: ours {a:.1} ms, libjpeg-turbo path {b:.1} ms, ratio {:.3}x", b / a);
 }
