@@ -8,7 +8,8 @@
 //! is released when the pipeline run ends (not when the request gives up: the blocking work goes on).
 //!
 //! This module knows sizes and the host's memory limits (`/sys/fs/cgroup`, `/proc/meminfo`); it does not
-//! know HTTP, metrics export or the pipeline's internals beyond the public geometry.
+//! know HTTP, metrics export or the pipeline's internals beyond the public geometry and what a decoder
+//! holds ([`SourceHeader::decoded_bytes`]: shrink-on-load as each decoder really does it).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -16,7 +17,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 
 use crate::config::ObservabilityConfig;
-use crate::pipeline::{geometry, Probe};
+use crate::pipeline::{geometry, Probe, SourceHeader};
 use crate::plan::{ImageFormat, Plan};
 
 /// Why a reservation was refused (both answered with 503).
@@ -166,28 +167,29 @@ fn parse_meminfo_total(meminfo: &str) -> Option<u64> {
 /// beyond the plan's limits reserves nothing: the pipeline refuses it with its own 4xx
 /// before decoding anything (SPEC §6), which a 503 from the budget must not mask.
 pub fn estimate_input(plan: &Plan, input: &[u8]) -> u64 {
-    match crate::pipeline::probe(input) {
-        Ok(probe) if crate::pipeline::check_limits(&probe, &plan.limits).is_ok() => estimate(plan, &probe),
+    match SourceHeader::read(input) {
+        Ok(header) if crate::pipeline::check_limits(&header.probe(), &plan.limits).is_ok() => estimate(plan, &header),
         _ => 0,
     }
 }
 
-/// Bytes of pixels a pipeline run of `plan` on a source probed as `probe` holds at its peak: the decoded
+/// Bytes of pixels a pipeline run of `plan` on a source with this `header` holds at its peak: the decoded
 /// image (after shrink-on-load; an animation's canvases) plus the resized frames, plus one encode buffer of
 /// the result's size.
 /// An EXIF orientation (JPEG and WebP with `auto_rotate`, unknown before decoding) or an AVIF `irot` may
 /// swap the axes the layout is computed on, so then both are tried and the larger estimate kept.
-pub fn estimate(plan: &Plan, probe: &Probe) -> u64 {
+pub fn estimate(plan: &Plan, header: &SourceHeader) -> u64 {
+    let probe = &header.probe();
     let (w, h) = (probe.width, probe.height);
     let p = &plan.process;
     let turned = p.rotate % 180 == 90;
     let (ow, oh) = if turned { (h, w) } else { (w, h) };
-    let stored = estimate_oriented(plan, probe, ow, oh);
+    let stored = estimate_oriented(plan, header, ow, oh);
     // AVIF's `irot` turns it whatever `auto_rotate` says (pipeline::avif_decode::orientation).
     let exif = (p.auto_rotate && matches!(probe.format, ImageFormat::Jpeg | ImageFormat::Webp))
         || probe.format == ImageFormat::Avif;
     if exif {
-        stored.max(estimate_oriented(plan, probe, oh, ow))
+        stored.max(estimate_oriented(plan, header, oh, ow))
     } else {
         stored
     }
@@ -198,7 +200,8 @@ fn over_limit(plan: &Plan, w: u32, h: u32) -> bool {
     max > 0 && u64::from(w) * u64::from(h) > max
 }
 
-fn estimate_oriented(plan: &Plan, probe: &Probe, w: u32, h: u32) -> u64 {
+fn estimate_oriented(plan: &Plan, header: &SourceHeader, w: u32, h: u32) -> u64 {
+    let probe = &header.probe();
     let vector = probe.format == ImageFormat::Svg && plan.process.vector_enlarge;
     let Ok(layout) = geometry::compute(w, h, &plan.process, vector, plan.limits.max_result_dimension) else {
         // The pipeline computes the same layout before rasterising an SVG and fails there; a raster source
@@ -215,10 +218,9 @@ fn estimate_oriented(plan: &Plan, probe: &Probe, w: u32, h: u32) -> u64 {
         // AVIF has no shrink-on-load, and the AV1 picture (at most three 16-bit planes) is alive while it
         // is converted to RGBA (pipeline::avif_decode).
         ImageFormat::Avif => rgba(w, h).saturating_add(u64::from(w).saturating_mul(u64::from(h)).saturating_mul(6)),
-        format => {
-            let shrink = load_shrink(format, layout.shrink_hint());
-            rgba(div_ceil(w, shrink), div_ceil(h, shrink))
-        }
+        // Shrink-on-load as the decoder does it (the stored size: the box or DCT scale is the same
+        // whichever way the layout is turned).
+        _ => header.decoded_bytes(layout.shrink_hint()),
     };
     let result = rgba(layout.width, layout.height).max(rgba(layout.scaled_width, layout.scaled_height));
     let frames = u64::from(frames_kept(plan, probe));
@@ -231,18 +233,6 @@ fn estimate_oriented(plan: &Plan, probe: &Probe, w: u32, h: u32) -> u64 {
     }
 }
 
-/// The factor a decoder loads smaller by: JPEG's DCT scaling (1/2, 1/4, 1/8, as `pipeline::decode`),
-/// WebP's scaled decode from 2× on; other formats decode at full size. PNG counts in full too although
-/// a non-interlaced one is box-shrunk while it streams (`pipeline/png_stream.rs`): the [`Probe`] does not
-/// say whether a PNG is interlaced, and an Adam7 file is still decoded whole.
-fn load_shrink(format: ImageFormat, hint: f64) -> f64 {
-    match format {
-        ImageFormat::Jpeg => [8.0, 4.0, 2.0].into_iter().find(|s| hint >= *s).unwrap_or(1.0),
-        ImageFormat::Webp if hint >= 2.0 => hint,
-        _ => 1.0,
-    }
-}
-
 /// Frames decoded and kept at once: all of them (up to the limit) when the animation is kept.
 fn frames_kept(plan: &Plan, probe: &Probe) -> u32 {
     if probe.frames > 1 && plan.limits.max_animation_frames > 1 {
@@ -250,10 +240,6 @@ fn frames_kept(plan: &Plan, probe: &Probe) -> u32 {
     } else {
         1
     }
-}
-
-fn div_ceil(size: u32, shrink: f64) -> u32 {
-    (f64::from(size) / shrink.max(1.0)).ceil() as u32
 }
 
 fn rgba(w: u32, h: u32) -> u64 {
@@ -274,8 +260,9 @@ mod tests {
         Plan { source, process, output, limits, response }
     }
 
-    fn probe(format: ImageFormat, width: u32, height: u32, frames: u32) -> Probe {
-        Probe { format, width, height, frames }
+    /// A header known by its probe only (a PNG's storage unknown: counted whole).
+    fn probe(format: ImageFormat, width: u32, height: u32, frames: u32) -> SourceHeader {
+        SourceHeader::from_probe(Probe { format, width, height, frames })
     }
 
     #[test]
@@ -313,6 +300,33 @@ mod tests {
         for (name, plan, probe, expected) in rows {
             assert_eq!(estimate(&plan, &probe), expected, "{name}");
         }
+    }
+
+    /// A non-interlaced PNG above the pipeline's whole-frame threshold streams its rows through a box
+    /// shrink, so it counts at that size and a budget too tight for its full frame (which it used to be
+    /// counted at) admits it; its Adam7 twin (the same header, interlace method 1) decodes whole and
+    /// still counts whole, and is refused by the same budget.
+    #[test]
+    fn a_streamed_png_counts_its_box_shrunk_size_and_its_interlaced_twin_the_whole_frame() {
+        let png = crate::pipeline::test_util::corpus("formats/plasma-IceCold-rgba-5120.png");
+        let mut twin = png.clone();
+        twin[28] = 1; // IHDR interlace method: Adam7
+        let ihdr_crc = crc32fast::hash(&twin[12..29]).to_be_bytes();
+        twin[29..33].copy_from_slice(&ihdr_crc);
+        let fit_800 = plan(800, 0, 1);
+        let (frame, result) = (5120 * 2880 * 4, 800 * 450 * 4);
+        let (streamed, interlaced) = (estimate_input(&fit_800, &png), estimate_input(&fit_800, &twin));
+        assert_eq!(interlaced, frame + 2 * result, "Adam7: the whole frame, as every PNG used to count");
+        // 5120 / 800 = 6.4: boxes of 3 → a 1707×960 raster, plus a few rows.
+        assert!(streamed >= 1707 * 960 * 4 + 2 * result && streamed < frame / 4, "streamed: {streamed}");
+        let budget = MemoryBudget::new(20_000_000);
+        let admitted = budget.try_reserve(streamed).unwrap();
+        assert!(admitted.is_some(), "the streamed PNG fits 20 MB");
+        drop(admitted);
+        assert_eq!(
+            budget.try_reserve(interlaced).unwrap_err(),
+            BudgetError::TooLarge { need: interlaced, budget: 20_000_000 }
+        );
     }
 
     #[test]

@@ -176,6 +176,43 @@ async fn an_image_larger_than_the_whole_budget_is_refused_with_503() {
     assert_eq!(state.delivery_stats.pipeline_runs(), 2, "the bomb and the small image only: the refused one never ran");
 }
 
+/// A 5120×2880 RGBA PNG is 59 MB as a frame, but a non-interlaced one streams its rows through a box
+/// shrink (1707×960 for an 800 px result), so a 20 MB budget serves it: it was counted whole, and
+/// refused, while the probe did not read the interlace method. Its Adam7 twin (the same file with IHDR
+/// interlace method 1, CRC fixed) would be decoded whole and still counts whole: refused with 503
+/// before any pixel is decoded.
+#[tokio::test]
+async fn memory_budget_counts_a_streamed_png_shrunk_and_its_interlaced_twin_whole() {
+    let dir = std::env::temp_dir().join(format!("lmp-observability-png-budget-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = corpus_bytes("formats/plasma-IceCold-rgba-5120.png");
+    let mut twin = png.clone();
+    twin[28] = 1;
+    let crc = crc32fast::hash(&twin[12..29]).to_be_bytes();
+    twin[29..33].copy_from_slice(&crc);
+    std::fs::write(dir.join("streamed.png"), &png).unwrap();
+    std::fs::write(dir.join("adam7.png"), &twin).unwrap();
+    let settings: Vec<(String, String)> = [
+        ("IMGPROXY_LOCAL_FILESYSTEM_ROOT", dir.to_string_lossy().as_ref()),
+        ("MEMORY_BUDGET_BYTES", "20000000"),
+        ("METRICS_ON_MAIN_ROUTER", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (app, state) = start_app_state(&settings).await;
+    let streamed = get(app, "/_/rs:fit:800:0/plain/local:///streamed.png@png", &[]).await;
+    let adam7 = get(app, "/_/rs:fit:800:0/plain/local:///adam7.png@png", &[]).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(streamed.status, StatusCode::OK, "{:?}", streamed.body);
+    assert_eq!(decode(&streamed.body).width(), 800);
+    let high_water = state.memory_budget.usage().high_water;
+    assert!(high_water >= 1707 * 960 * 4, "the box-shrunk raster was reserved: {high_water}");
+    assert!(high_water <= 20_000_000, "high-water mark {high_water} is over the budget");
+    assert_eq!(adam7.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", adam7.body);
+    assert_eq!(state.delivery_stats.pipeline_runs(), 1, "the interlaced twin never ran");
+}
+
 /// A real OTLP/HTTP receiver: decodes every POST to `/v1/metrics` with the official types.
 #[derive(Clone, Default)]
 struct Receiver {

@@ -18,6 +18,7 @@
 use std::borrow::Cow;
 use std::ffi::c_int;
 use std::ptr::NonNull;
+use std::time::Instant;
 
 use rav1d::include::dav1d::data::Dav1dData;
 use rav1d::include::dav1d::dav1d::{Dav1dContext, Dav1dLogger, Dav1dSettings};
@@ -35,11 +36,11 @@ use super::PipelineError;
 
 /// Decodes the primary image of an AVIF file to RGB(A), in stored orientation. The container is read
 /// here; everything that calls into rav1d runs in a forked child ([`isolated`]), because a crafted
-/// bitstream can make rav1d abort the process (see `rav1d_abort_reproducer`).
-pub fn decode(input: &[u8], info: &SourceInfo) -> Result<Raster, PipelineError> {
+/// bitstream can make rav1d abort the process (see `rav1d_abort_reproducer`). The child is killed at
+/// `deadline` (the request's: [`PipelineError::Timeout`], a 503).
+pub fn decode(input: &[u8], info: &SourceInfo, deadline: Instant) -> Result<Raster, PipelineError> {
     let items = avif_container::parse(input)?;
     let limit = u64::from(info.probe.width) * u64::from(info.probe.height);
-    let deadline = isolated::current_deadline();
     isolated::run("AVIF decoder", isolated::reply_bound(limit), deadline, || decode_items(&items, limit))
 }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::pipeline::avif_container::tests::{build, build_grid, bx, single_color, Spec};
 use crate::pipeline::probe;
 use crate::pipeline::quality::{psnr, Pair};
-use crate::pipeline::test_util::corpus;
+use crate::pipeline::test_util::{corpus, later};
 
 /// A smooth test picture with some edges: diagonal gradients and a dark square; alpha a horizontal ramp.
 fn picture(w: u32, h: u32, alpha: bool) -> Raster {
@@ -38,7 +38,7 @@ fn avif_of(img: &Raster, depth: BitDepth, model: ColorModel) -> Vec<u8> {
 }
 
 fn decode_bytes(bytes: &[u8]) -> Result<Raster, PipelineError> {
-    decode(bytes, &probe::inspect(bytes)?)
+    decode(bytes, &probe::inspect(bytes)?, later())
 }
 
 fn pair<'a>(a: &'a Raster, b: &'a Raster) -> Pair<'a> {
@@ -115,7 +115,7 @@ fn broken_files_are_errors_not_panics() {
     let file = avif_of(&picture(24, 16, true), BitDepth::Eight, ColorModel::YCbCr);
     for len in [0, 12, 40, file.len() / 2, file.len() - 30, file.len() - 1] {
         let cut = &file[..len];
-        let result = probe::inspect(cut).and_then(|info| decode(cut, &info));
+        let result = probe::inspect(cut).and_then(|info| decode(cut, &info, later()));
         assert!(result.is_err(), "cut at {len} of {} decodes", file.len());
     }
     // Damage inside the AV1 payloads (the last bytes of the file) must not panic; it may still decode.
@@ -236,7 +236,7 @@ fn isolated_decode_equals_the_in_process_decode() {
     ];
     for (name, bytes) in rows {
         let info = probe::inspect(&bytes).expect("probes");
-        let isolated = decode(&bytes, &info).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let isolated = decode(&bytes, &info, later()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let in_process = decode_in_process(&bytes, &info).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(isolated == in_process, "{name}: isolated and in-process decodes differ");
     }
@@ -251,5 +251,5 @@ fn decoder_errors_cross_the_isolation_unchanged() {
     let info = probe::inspect(&lying).expect("probes");
     let in_process = decode_in_process(&lying, &info);
     assert!(matches!(in_process, Err(PipelineError::Corrupt(ref m)) if m.starts_with("AVIF")), "{in_process:?}");
-    assert_eq!(decode(&lying, &info), in_process);
+    assert_eq!(decode(&lying, &info, later()), in_process);
 }

@@ -128,7 +128,9 @@ fn avif_input_speed_probe() {
     };
     let median = crate::pipeline::test_util::median;
     let in_process = || drop(crate::pipeline::avif_decode::decode_in_process(&input, &info).expect("decodes"));
-    let isolated = || drop(crate::pipeline::avif_decode::decode(&input, &info).expect("decodes"));
+    let isolated = || {
+        drop(crate::pipeline::avif_decode::decode(&input, &info, crate::pipeline::test_util::later()).expect("decodes"))
+    };
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..9 {
         a.push(time(&in_process));

@@ -7,21 +7,27 @@
 //! PNG) go through the `image` crate with `image::Limits` bound to the probed size, so a header
 //! that lies cannot make it allocate more. Animated sources yield their first frame (SPEC §2
 //! "Animation": a later step will keep more). Only one full-size buffer is alive at a time.
-//! This module knows nothing of geometry beyond the hint, nor of output formats.
+//! The request's deadline is a parameter: the AVIF decoder runs in a forked child (`isolated.rs`) that
+//! is killed when it passes. This module knows nothing of geometry beyond the hint, nor of output formats.
 
 use std::io::Cursor;
+use std::time::Instant;
 
 use libwebp_sys as webp;
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use crate::plan::ImageFormat;
 
+use super::geometry::Rect;
 use super::probe::SourceInfo;
 use super::raster::Raster;
+use super::resize::SourceBox;
 use super::PipelineError;
 
-/// Decodes `input`, possibly smaller by up to `shrink_hint` on each axis.
-pub fn decode(input: &[u8], info: &SourceInfo, shrink_hint: f64) -> Result<Raster, PipelineError> {
+/// Decodes `input`, possibly smaller by up to `shrink_hint` on each axis. A decoder that runs isolated
+/// (AVIF) is killed at `deadline` ([`PipelineError::Timeout`]); the others run to the end, and the
+/// pipeline checks the deadline between its steps.
+pub fn decode(input: &[u8], info: &SourceInfo, shrink_hint: f64, deadline: Instant) -> Result<Raster, PipelineError> {
     match info.probe.format {
         ImageFormat::Jpeg => decode_jpeg(input, info, shrink_hint).map(|r| whole_pixels_only(r, info)),
         ImageFormat::Webp if info.probe.frames > 1 => decode_webp_first_frame(input),
@@ -31,11 +37,47 @@ pub fn decode(input: &[u8], info: &SourceInfo, shrink_hint: f64) -> Result<Raste
         ImageFormat::Bmp => decode_with_image(input, info, image::ImageFormat::Bmp),
         ImageFormat::Ico => decode_with_image(input, info, image::ImageFormat::Ico),
         ImageFormat::Tiff => decode_with_image(input, info, image::ImageFormat::Tiff),
-        ImageFormat::Avif => super::avif_decode::decode(input, info),
+        ImageFormat::Avif => super::avif_decode::decode(input, info, deadline),
         f @ (ImageFormat::Heic | ImageFormat::Svg) => {
             Err(PipelineError::Unsupported(format!("no {f} decoder in this build")))
         }
     }
+}
+
+/// Bytes of pixels decoding this (still) source for `shrink_hint` holds at its peak, counted as RGBA
+/// (the memory budget's unit, issue 7): a JPEG at its DCT scale ([`jpeg_shrink`]), a WebP at its
+/// scaled size from 2× on, a PNG as `png_stream` really holds it (box-shrunk rows unless interlaced
+/// or small), anything else at full size.
+pub fn held_bytes(info: &SourceInfo, shrink_hint: f64) -> u64 {
+    let rgba = |w: u64, h: u64| w.saturating_mul(h).saturating_mul(4);
+    let (w, h) = (u64::from(info.probe.width), u64::from(info.probe.height));
+    match info.probe.format {
+        ImageFormat::Jpeg => {
+            let s = jpeg_shrink(shrink_hint) as u64;
+            rgba(w.div_ceil(s), h.div_ceil(s))
+        }
+        ImageFormat::Webp if shrink_hint >= 2.0 => {
+            let scaled = |side: u64| (side as f64 / shrink_hint).ceil() as u64;
+            rgba(scaled(w), scaled(h))
+        }
+        ImageFormat::Png => super::png_stream::held_bytes(info, shrink_hint),
+        _ => rgba(w, h),
+    }
+}
+
+/// Where the region `r` of the source (stored orientation, `info`'s size) lies on the raster that
+/// [`decode`] made of it for `shrink_hint`, `decoded` in size: the one place that knows how each
+/// decoder's shrink maps source pixels onto decoded ones. A DCT-scaled JPEG or a scaled WebP is
+/// rescaled by decoded / source size, as libvips rescales after its shrink-on-load (the JPEG's partial
+/// edge pixels were cut by `whole_pixels_only`); each pixel of a box-shrunk PNG stands for a whole k×k
+/// block, so its raster covers ⌈w/k⌉·k source pixels (`png_stream::covered`). Anything decoded at full
+/// size maps one to one.
+pub fn region_on_decoded(r: Rect, info: &SourceInfo, shrink_hint: f64, decoded: (u32, u32)) -> SourceBox {
+    let from = match info.probe.format {
+        ImageFormat::Png => super::png_stream::covered(info, shrink_hint, decoded),
+        _ => (info.probe.width, info.probe.height),
+    };
+    SourceBox::rescaled(r, from, decoded)
 }
 
 /// libjpeg's scaled size rounds up (2725 px at 1/2 is 1363 px, the last one half a source pixel wide);

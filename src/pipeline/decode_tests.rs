@@ -2,12 +2,12 @@
 
 use super::*;
 use crate::pipeline::probe::inspect;
-use crate::pipeline::test_util::corpus;
+use crate::pipeline::test_util::{corpus, later};
 
 fn decode_file(path: &str, hint: f64) -> Result<Raster, PipelineError> {
     let input = corpus(path);
     let info = inspect(&input)?;
-    decode(&input, &info, hint)
+    decode(&input, &info, hint, later())
 }
 
 /// Mean absolute difference per RGB sample between our raster and the `image` crate's decode.
@@ -111,13 +111,62 @@ fn broken_inputs_are_errors() {
     let mut avif = corpus("formats/hopper.avif");
     avif.truncate(avif.len() - 100);
     let info = inspect(&avif).unwrap();
-    assert!(matches!(decode(&avif, &info, 1.0), Err(PipelineError::Corrupt(_))));
+    assert!(matches!(decode(&avif, &info, 1.0, later()), Err(PipelineError::Corrupt(_))));
     let mut webp = corpus("formats/flower2.webp");
     webp.truncate(webp.len() / 2);
     let info = inspect(&webp).unwrap();
-    assert!(decode(&webp, &info, 1.0).is_err());
+    assert!(decode(&webp, &info, 1.0, later()).is_err());
     let mut png = corpus("formats/i_trns.png");
     png.truncate(png.len() - 40);
     let info = inspect(&png).unwrap();
-    assert!(decode(&png, &info, 1.0).is_err());
+    assert!(decode(&png, &info, 1.0, later()).is_err());
+}
+
+/// The deadline is the caller's: an isolated decoder (AVIF, in a forked child) given one that has
+/// passed times out (503) without starting, while the in-process decoders run to the end (the pipeline
+/// checks the deadline between its steps).
+#[test]
+fn the_deadline_parameter_bounds_the_isolated_decoder_only() {
+    let rows = [
+        ("AVIF, isolated: out of time", "formats/hopper.avif", Some(PipelineError::Timeout)),
+        ("JPEG, in process: decodes", "photos/mate-FreshFlower.jpg", None),
+        ("PNG, in process: decodes", "formats/i_trns.png", None),
+    ];
+    for (name, path, want) in rows {
+        let input = corpus(path);
+        let info = inspect(&input).unwrap();
+        let passed = decode(&input, &info, 1.0, std::time::Instant::now());
+        assert_eq!(passed.as_ref().err(), want.as_ref(), "{name}");
+        assert!(decode(&input, &info, 1.0, later()).is_ok(), "{name}: decodes with time left");
+    }
+}
+
+/// The crop maps onto the decoded raster by each decoder's own rule: rescaled after a JPEG's DCT
+/// scaling (libvips), whole k×k blocks after a PNG's box shrink, one to one at full size.
+#[test]
+fn region_on_decoded_follows_each_decoders_shrink() {
+    use crate::pipeline::geometry::Rect;
+    use crate::pipeline::resize::SourceBox;
+    let info = |format, w, h| crate::pipeline::probe::SourceInfo::new(format, w, h);
+    let rect = |x, y, width, height| Rect { x, y, width, height };
+    let sbox = |x, y, width, height| SourceBox { x, y, width, height };
+    // 5120×2880 RGBA is above png_stream's whole-frame threshold; hint 6.4 boxes by 3 → 1707×960.
+    let (png_big, png_small) = (info(ImageFormat::Png, 5120, 2880), info(ImageFormat::Png, 100, 50));
+    let jpeg = info(ImageFormat::Jpeg, 2725, 2225);
+    #[rustfmt::skip]
+    let rows = [
+        ("JPEG at 1/2 (whole pixels kept): rescaled by decoded / source", &jpeg, 2.0, (1362, 1112),
+            rect(0, 0, 2725, 2225), sbox(0.0, 0.0, 1362.0, 1112.0)),
+        ("PNG boxed by 3: each decoded pixel is 3×3 source pixels", &png_big, 6.4, (1707, 960),
+            rect(3, 6, 3000, 2874), sbox(1.0, 2.0, 1000.0, 958.0)),
+        ("PNG boxed, but decoded at full size (trim): one to one", &png_big, 6.4, (5120, 2880),
+            rect(10, 20, 100, 50), sbox(10.0, 20.0, 100.0, 50.0)),
+        ("PNG under the threshold, decoded whole: one to one", &png_small, 6.4, (100, 50),
+            rect(10, 20, 30, 30), sbox(10.0, 20.0, 30.0, 30.0)),
+    ];
+    for (name, info, hint, decoded, r, want) in rows {
+        let got = region_on_decoded(r, info, hint, decoded);
+        let off = [got.x - want.x, got.y - want.y, got.width - want.width, got.height - want.height];
+        assert!(off.iter().all(|d| d.abs() < 1e-9), "{name}: {got:?}, want {want:?}");
+    }
 }

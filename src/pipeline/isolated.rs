@@ -23,13 +23,12 @@
 //! segments, heap lists) at the instant of the fork, the child's allocation could wait forever. The
 //! request deadline's SIGKILL is the backstop for that (a 503 for that one request, never a hang).
 //!
-//! The request deadline reaches the decoder through [`DeadlineScope`], set by `pipeline::run` for the
-//! duration of a request (decode's signature carries no deadline); callers outside a request (tests,
-//! watermark decoding) get [`DEFAULT_BUDGET`]. Cost: one `fork` (page tables copied, copy-on-write)
+//! The deadline is the caller's parameter: `pipeline::run` hands the request's deadline down through
+//! `decode::decode` (and the watermark's decode); callers outside a request (the payload-cap refit)
+//! pass [`DEFAULT_BUDGET`] from now. Cost: one `fork` (page tables copied, copy-on-write)
 //! plus one copy of the pixels through the pipe; measured in `avif_isolation_cost` (README, BENCHMARKS).
 //! Knows nothing of image formats: the closure is the decoder.
 
-use std::cell::Cell;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -37,7 +36,7 @@ use std::time::{Duration, Instant};
 use super::raster::Raster;
 use super::PipelineError;
 
-/// The budget a decode gets when no request deadline is in scope.
+/// The budget a decode outside any request is given (its caller passes `Instant::now() + DEFAULT_BUDGET`).
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
 
 /// Header bytes before the pixels of an `Ok` reply.
@@ -50,32 +49,6 @@ const MAX_MESSAGE: usize = 4096;
 pub fn reply_bound(pixels: u64) -> usize {
     let pixels = usize::try_from(pixels.saturating_mul(4)).unwrap_or(usize::MAX);
     pixels.max(MAX_MESSAGE + 6).saturating_add(HEADER)
-}
-
-thread_local! {
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
-}
-
-/// Makes `deadline` the current request's deadline on this thread until dropped (then restores the
-/// previous one), so [`current_deadline`] can bound an isolated decode deep inside the pipeline.
-pub struct DeadlineScope(Option<Instant>);
-
-impl DeadlineScope {
-    /// Sets `deadline` for this thread.
-    pub fn set(deadline: Instant) -> DeadlineScope {
-        DeadlineScope(DEADLINE.with(|d| d.replace(Some(deadline))))
-    }
-}
-
-impl Drop for DeadlineScope {
-    fn drop(&mut self) {
-        DEADLINE.with(|d| d.set(self.0));
-    }
-}
-
-/// The deadline of the request running on this thread, else [`DEFAULT_BUDGET`] from now.
-pub fn current_deadline() -> Instant {
-    DEADLINE.with(Cell::get).unwrap_or_else(|| Instant::now() + DEFAULT_BUDGET)
 }
 
 /// Runs `work` in a forked child and returns its raster, bounded by `deadline` and by `max_bytes` of

@@ -193,21 +193,3 @@ fn garbled_replies_are_refused() {
         assert_eq!(parse(head, body), None, "{name}");
     }
 }
-
-#[test]
-fn the_deadline_scope_sets_and_restores_this_threads_deadline() {
-    let outer = soon(5_000);
-    let inner = soon(1_000);
-    let default_first = current_deadline();
-    assert!(default_first > Instant::now() + DEFAULT_BUDGET / 2, "no scope: the default budget");
-    {
-        let _a = DeadlineScope::set(outer);
-        assert_eq!(current_deadline(), outer);
-        {
-            let _b = DeadlineScope::set(inner);
-            assert_eq!(current_deadline(), inner);
-        }
-        assert_eq!(current_deadline(), outer, "inner scope restored the outer one");
-    }
-    assert!(current_deadline() > outer, "scope ended: the default budget again");
-}

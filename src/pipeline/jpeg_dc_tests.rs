@@ -7,7 +7,7 @@ use crate::pipeline::decode::decode_jpeg_at;
 use crate::pipeline::probe::inspect;
 use crate::pipeline::quality::{psnr, ssim, Pair};
 use crate::pipeline::raster::Raster;
-use crate::pipeline::test_util::corpus;
+use crate::pipeline::test_util::{corpus, later};
 
 /// A corpus JPEG rewritten as progressive without re-quantising (jpegtran -progressive).
 fn progressive(path: &str) -> Vec<u8> {
@@ -162,9 +162,9 @@ fn the_pipeline_decode_takes_the_dc_path_only_at_eighth_scale() {
     let input = corpus("photos/volna_prog444q85.jpg");
     let info = inspect(&input).unwrap();
     let dc = decode_jpeg_at(&dc_only_stream(&input).unwrap(), &info, 8).unwrap();
-    let via_decode = crate::pipeline::decode::decode(&input, &info, 9.0).unwrap();
+    let via_decode = crate::pipeline::decode::decode(&input, &info, 9.0, later()).unwrap();
     assert_eq!(via_decode, dc, "a 1/8 decode of a progressive file is the DC-only decode");
-    let quarter = crate::pipeline::decode::decode(&input, &info, 4.0).unwrap();
+    let quarter = crate::pipeline::decode::decode(&input, &info, 4.0, later()).unwrap();
     assert_eq!((quarter.width, quarter.height), (1280, 720), "1/4 still decodes the AC scans");
 }
 
@@ -202,6 +202,6 @@ fn jpeg_dc_timing() {
     let median = |f: &dyn Fn()| crate::pipeline::test_util::median(crate::pipeline::test_util::times_ms(7, f));
     let full = median(&|| drop(decode_jpeg_at(&input, &info, 8).unwrap()));
     let rewrite = median(&|| drop(dc_only_stream(&input).unwrap()));
-    let dc = median(&|| drop(crate::pipeline::decode::decode(&input, &info, 8.0).unwrap()));
+    let dc = median(&|| drop(crate::pipeline::decode::decode(&input, &info, 8.0, later()).unwrap()));
     println!("15 MP progressive at 1/8: full decode {full:.1} ms, DC-only {dc:.1} ms (rewrite {rewrite:.1} ms)");
 }

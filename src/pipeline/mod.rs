@@ -83,6 +83,38 @@ pub fn probe(input: &[u8]) -> Result<Probe, PipelineError> {
     probe::inspect(input).map(|i| i.probe)
 }
 
+/// What the header probe learned: the [`Probe`], and the storage details that decide how much memory
+/// a decode holds (a PNG's interlacing), for the memory budget (issue 7).
+#[derive(Clone, Debug)]
+pub struct SourceHeader(SourceInfo);
+
+impl SourceHeader {
+    /// Reads the header only, as [`probe`].
+    pub fn read(input: &[u8]) -> Result<SourceHeader, PipelineError> {
+        probe::inspect(input).map(SourceHeader)
+    }
+
+    /// A header known only by its [`Probe`]: storage details unknown, so a PNG counts as decoded whole.
+    pub fn from_probe(probe: Probe) -> SourceHeader {
+        let mut info = SourceInfo::new(probe.format, probe.width, probe.height);
+        info.probe.frames = probe.frames;
+        info.interlaced = true;
+        SourceHeader(info)
+    }
+
+    /// Format, size and frames.
+    pub fn probe(&self) -> Probe {
+        self.0.probe
+    }
+
+    /// Bytes of pixels the decode step holds at its peak, counted as RGBA, when the geometry asks for
+    /// `shrink_hint` (shrink-on-load as the decoders really do it: JPEG DCT scaling, WebP scaled
+    /// decode, PNG rows box-shrunk as they stream unless interlaced or small).
+    pub fn decoded_bytes(&self, shrink_hint: f64) -> u64 {
+        decode::held_bytes(&self.0, shrink_hint)
+    }
+}
+
 /// Refuses a probed source beyond `limits` (SPEC §6), for callers that probe a header before downloading
 /// the rest (S3's ranged GET); [`run`] checks the same again.
 pub fn check_limits(probe: &Probe, limits: &crate::plan::Limits) -> Result<(), PipelineError> {
@@ -97,8 +129,6 @@ pub fn passes_through(source: ImageFormat, rules: &crate::plan::OutputRules) -> 
 
 /// Runs the whole pipeline for `plan` on the source bytes, checking `deadline` between steps.
 pub fn run(plan: &Plan, input: &[u8], deadline: Instant) -> Result<Output, PipelineError> {
-    // Isolated decoders (AVIF, isolated.rs) are killed when the request's deadline passes.
-    let _deadline = isolated::DeadlineScope::set(deadline);
     let info = probe::inspect(input)?;
     let source = info.probe;
     // Limits before any pixel is decoded, pass-through included: a bomb is not served raw either.
@@ -110,7 +140,7 @@ pub fn run(plan: &Plan, input: &[u8], deadline: Instant) -> Result<Output, Pipel
     if source.format == ImageFormat::Heic {
         return Err(PipelineError::Unsupported("HEIC".into()));
     }
-    let mut ctx = Ctx::new(plan, input, info);
+    let mut ctx = Ctx::new(plan, input, info, deadline);
     for (name, step) in STEPS {
         if Instant::now() >= deadline {
             return Err(PipelineError::Timeout);
@@ -171,6 +201,9 @@ pub struct Ctx<'a> {
     plan: &'a Plan,
     input: &'a [u8],
     info: SourceInfo,
+    /// The request's deadline: checked between steps, and handed to the decoders, whose isolated
+    /// child (AVIF, isolated.rs) is killed when it passes.
+    deadline: Instant,
     orient: Orient,
     layout: Option<Layout>,
     format: ImageFormat,
@@ -181,11 +214,11 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(plan: &'a Plan, input: &'a [u8], info: SourceInfo) -> Ctx<'a> {
+    fn new(plan: &'a Plan, input: &'a [u8], info: SourceInfo, deadline: Instant) -> Ctx<'a> {
         let format = info.probe.format;
         let icc = icc::embedded(input, &info).filter(|p| icc::is_convertible(p));
         let orient = Orient::IDENTITY;
-        Ctx { plan, input, info, orient, layout: None, format, raster: None, bytes: Vec::new(), icc }
+        Ctx { plan, input, info, deadline, orient, layout: None, format, raster: None, bytes: Vec::new(), icc }
     }
 
     fn layout(&self) -> Result<Layout, PipelineError> {
@@ -262,7 +295,7 @@ fn step_trim(ctx: &mut Ctx) -> Result<(), PipelineError> {
     let img = if ctx.info.probe.format == ImageFormat::Svg {
         svg::rasterise(ctx.input, 1.0, ctx.plan.limits.max_src_resolution)?
     } else {
-        decode::decode(ctx.input, &ctx.info, 1.0)?
+        decode::decode(ctx.input, &ctx.info, 1.0, ctx.deadline)?
     };
     let img = trim::apply(img, &t);
     (ctx.info.probe.width, ctx.info.probe.height) = (img.width, img.height);
@@ -285,23 +318,19 @@ fn step_decode(ctx: &mut Ctx) -> Result<(), PipelineError> {
         return Ok(());
     }
     let hint = ctx.layout()?.shrink_hint();
-    ctx.raster = Some(decode::decode(ctx.input, &ctx.info, hint)?);
+    ctx.raster = Some(decode::decode(ctx.input, &ctx.info, hint, ctx.deadline)?);
     Ok(())
 }
 
 /// Crop and resize in one pass, in the stored orientation: the layout's crop is mapped back through
-/// the orientation, and onto the (possibly shrunk-on-load) decoded size.
+/// the orientation, and onto the (possibly shrunk-on-load) decoded pixels by the decoder's own rule
+/// ([`decode::region_on_decoded`]).
 fn step_crop_and_resize(ctx: &mut Ctx) -> Result<(), PipelineError> {
     let layout = ctx.layout()?;
     let src = ctx.info.probe;
     let img = ctx.take_raster()?;
     let stored = ctx.orient.rect_to_stored(layout.crop, src.width, src.height);
-    let from = match src.format {
-        // A box-shrunk PNG stands for whole k×k blocks, a little more than the source (png_stream.rs).
-        ImageFormat::Png => png_stream::covered(&ctx.info, layout.shrink_hint(), (img.width, img.height)),
-        _ => (src.width, src.height),
-    };
-    let mut region = resize::SourceBox::rescaled(stored, from, (img.width, img.height));
+    let mut region = decode::region_on_decoded(stored, &ctx.info, layout.shrink_hint(), (img.width, img.height));
     let p = &ctx.plan.process;
     let smart = p.crop.and_then(|c| c.gravity).unwrap_or(p.gravity).kind == GravityKind::Smart;
     if smart && p.crop.is_some() && (stored.width < src.width || stored.height < src.height) {
@@ -399,7 +428,7 @@ fn step_watermark(ctx: &mut Ctx) -> Result<(), PipelineError> {
     let (Some(opts), Some(bytes)) = (p.watermark, p.watermark_image.as_deref()) else { return Ok(()) };
     let dpr = ctx.layout()?.dpr_scale;
     let img = ctx.take_raster()?;
-    ctx.raster = Some(watermark::apply(img, bytes, &opts, dpr, &ctx.plan.limits)?);
+    ctx.raster = Some(watermark::apply(img, bytes, &opts, dpr, &ctx.plan.limits, ctx.deadline)?);
     Ok(())
 }
 

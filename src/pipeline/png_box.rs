@@ -1,30 +1,37 @@
 //! Box shrink of streamed rows: each k×k block of the source becomes one pixel, the mean of its pixels.
 //!
 //! This is libvips' `shrink` (the integer box average its `resize` runs before the Lanczos `reduce`),
-//! fed one row at a time so a row decoder never needs the full-size image: rows are summed into a `u32`
-//! accumulator of one output row, which is divided out after every k-th row. Blocks on the right and
-//! bottom edges that k does not fill average only the pixels they have (⌈w/k⌉ × ⌈h/k⌉ output, like
-//! libjpeg's scaled sizes). RGBA is averaged premultiplied: Σ(colour × alpha) / Σ alpha, the exact
-//! un-premultiplied mean, so a transparent pixel's colour never bleeds into its block (libvips
-//! premultiplies before shrinking too). Knows nothing of PNG or of the geometry; `k` ≤
-//! [`super::png_stream::MAX_BOX`] keeps every sum inside a `u32`.
+//! fed one row at a time so a row decoder never needs the full-size image. Each row is added into a
+//! `u32` sum per source column and channel (a straight element-wise add that the compiler vectorises);
+//! after every k-th row the k columns of each block are summed and divided out into one output row.
+//! Blocks on the right and bottom edges that k does not fill average only the pixels they have
+//! (⌈w/k⌉ × ⌈h/k⌉ output, like libjpeg's scaled sizes). RGBA is averaged premultiplied:
+//! Σ(colour × alpha) / Σ alpha, the exact un-premultiplied mean, so a transparent pixel's colour never
+//! bleeds into its block (libvips premultiplies before shrinking too). Knows nothing of PNG or of the
+//! geometry; `k` ≤ [`super::png_stream::MAX_BOX`] keeps every sum inside a `u32` (a column holds at
+//! most k × 255², a block k² × 255²).
 
 use super::raster::Raster;
 use super::PipelineError;
 
-/// An output-row accumulator for a k×k box shrink of a `width`×`height` image.
+/// An accumulator for a k×k box shrink of a `width`×`height` image.
 pub struct BoxShrink {
-    width: usize,
     height: usize,
     k: usize,
     alpha: bool,
-    /// Per output pixel: Σ colour (or Σ colour × alpha) per channel, then Σ alpha for RGBA.
-    acc: Vec<u32>,
-    /// Source rows summed into `acc` since it was last emitted.
+    /// Per source column and channel: Σ colour (or Σ colour × alpha, and Σ alpha, for RGBA) over the
+    /// rows of the current block.
+    columns: Vec<u32>,
+    /// Source rows summed into `columns` since the last output row.
     rows_in_block: usize,
     /// Source rows seen so far.
     rows_seen: usize,
     out: Raster,
+}
+
+/// Bytes of column sums a `width`-pixel accumulator holds (for the memory budget's count).
+pub fn column_bytes(width: u32, alpha: bool) -> u64 {
+    u64::from(width) * if alpha { 4 } else { 3 } * 4
 }
 
 impl BoxShrink {
@@ -35,11 +42,10 @@ impl BoxShrink {
         let (out_w, out_h) = (width.div_ceil(k as u32), height.div_ceil(k as u32));
         let data = Vec::with_capacity(out_w as usize * out_h as usize * channels);
         BoxShrink {
-            width: width as usize,
             height: height as usize,
             k,
             alpha,
-            acc: vec![0; out_w as usize * channels],
+            columns: vec![0; width as usize * channels],
             rows_in_block: 0,
             rows_seen: 0,
             out: Raster { width: out_w, height: out_h, alpha, data },
@@ -49,21 +55,14 @@ impl BoxShrink {
     /// Adds one source row of 8-bit RGB or RGBA (as `alpha` said), emitting an output row when a
     /// block is complete or the image ends.
     pub fn push(&mut self, row: &[u8]) -> Result<(), PipelineError> {
-        let channels = self.out.channels();
-        if row.len() != self.width * channels || self.rows_seen >= self.height {
+        if row.len() != self.columns.len() || self.rows_seen >= self.height {
             return Err(PipelineError::Corrupt("row does not fit the image".into()));
         }
         if self.alpha {
-            for (block, acc) in row.chunks(self.k * 4).zip(self.acc.chunks_exact_mut(4)) {
-                add_premultiplied(block, acc);
-            }
+            add_premultiplied(row, &mut self.columns);
         } else {
-            for (block, acc) in row.chunks(self.k * 3).zip(self.acc.chunks_exact_mut(3)) {
-                for p in block.chunks_exact(3) {
-                    acc[0] += u32::from(p[0]);
-                    acc[1] += u32::from(p[1]);
-                    acc[2] += u32::from(p[2]);
-                }
+            for (sum, &v) in self.columns.iter_mut().zip(row) {
+                *sum += u32::from(v);
             }
         }
         self.rows_in_block += 1;
@@ -74,24 +73,15 @@ impl BoxShrink {
         Ok(())
     }
 
-    /// Divides the accumulated block sums out into one output row and clears them.
+    /// Sums each block's columns, divides them out into one output row, and clears the sums.
     fn emit(&mut self) {
-        let channels = self.out.channels();
-        for (x, acc) in self.acc.chunks_exact_mut(channels).enumerate() {
-            // The last block of a row holds only the columns that are left.
-            let cols = self.k.min(self.width - x * self.k);
-            let n = (cols * self.rows_in_block) as u64;
-            if self.alpha {
-                let sum_a = u64::from(acc[3]);
-                let colour = |c: u32| (u64::from(c) + sum_a / 2).checked_div(sum_a).unwrap_or(0) as u8;
-                let a = ((sum_a + n / 2) / n) as u8;
-                self.out.data.extend_from_slice(&[colour(acc[0]), colour(acc[1]), colour(acc[2]), a]);
-            } else {
-                let mean = |c: u32| ((u64::from(c) + n / 2) / n) as u8;
-                self.out.data.extend_from_slice(&[mean(acc[0]), mean(acc[1]), mean(acc[2])]);
-            }
-            acc.fill(0);
+        let (k, rows) = (self.k, self.rows_in_block);
+        if self.alpha {
+            emit_blocks::<4>(&self.columns, k, rows, &mut self.out.data);
+        } else {
+            emit_blocks::<3>(&self.columns, k, rows, &mut self.out.data);
         }
+        self.columns.fill(0);
         self.rows_in_block = 0;
     }
 
@@ -104,20 +94,41 @@ impl BoxShrink {
     }
 }
 
-/// Adds a run of RGBA pixels to one block's sums, colour weighted by alpha.
-fn add_premultiplied(block: &[u8], acc: &mut [u32]) {
-    let (mut r, mut g, mut b, mut a) = (0u32, 0u32, 0u32, 0u32);
-    for p in block.chunks_exact(4) {
-        let alpha = u32::from(p[3]);
-        r += u32::from(p[0]) * alpha;
-        g += u32::from(p[1]) * alpha;
-        b += u32::from(p[2]) * alpha;
-        a += alpha;
+/// Adds a row of RGBA pixels to the column sums, colour weighted by alpha: [r·a, g·a, b·a, a] per
+/// pixel, four lanes at a time.
+fn add_premultiplied(row: &[u8], columns: &mut [u32]) {
+    // Fixed-size arrays: no bounds checks in the loop, so it vectorises.
+    let (sums, _) = columns.as_chunks_mut::<4>();
+    let (pixels, _) = row.as_chunks::<4>();
+    for (sum, &[r, g, b, a]) in sums.iter_mut().zip(pixels) {
+        let a = u32::from(a);
+        sum[0] += u32::from(r) * a;
+        sum[1] += u32::from(g) * a;
+        sum[2] += u32::from(b) * a;
+        sum[3] += a;
     }
-    if let [ar, ag, ab, aa] = acc {
-        *ar += r;
-        *ag += g;
-        *ab += b;
-        *aa += a;
+}
+
+/// One output row from the column sums of `rows` source rows: each run of `k` columns (fewer at the
+/// right edge) is summed per channel and divided out, premultiplied colour by the summed alpha when
+/// there are 4 channels. Every block sum fits a `u32` (k² × 255² with k ≤ 256); the rounding is in
+/// `u64`.
+fn emit_blocks<const C: usize>(columns: &[u32], k: usize, rows: usize, out: &mut Vec<u8>) {
+    let (pixels, _) = columns.as_chunks::<C>();
+    for block in pixels.chunks(k) {
+        let mut sum = [0u32; C];
+        for px in block {
+            for (s, v) in sum.iter_mut().zip(px) {
+                *s += v;
+            }
+        }
+        let n = (block.len() * rows) as u64;
+        let mean = |c: u32, of: u64| ((u64::from(c) + of / 2).checked_div(of).unwrap_or(0)) as u8;
+        if let [r, g, b, a] = sum[..] {
+            let sum_a = u64::from(a);
+            out.extend_from_slice(&[mean(r, sum_a), mean(g, sum_a), mean(b, sum_a), mean(a, n)]);
+        } else if let [r, g, b] = sum[..] {
+            out.extend_from_slice(&[mean(r, n), mean(g, n), mean(b, n)]);
+        }
     }
 }

@@ -64,6 +64,31 @@ pub fn box_side(info: &SourceInfo, shrink_hint: f64) -> usize {
     }
 }
 
+/// Bytes the decoder's own row buffers may hold: a few rows of at most 16-bit RGBA (8 bytes a pixel),
+/// the current and previous raw rows among them; also the bound its `png::Limits` allows beyond
+/// metadata chunks.
+fn decoder_rows(width: u32) -> u64 {
+    u64::from(width) * 8 * 4
+}
+
+/// Bytes a decode of this source holds at its peak, for the memory budget: a streamed, box-shrunk
+/// decode ([`box_side`] ≥ 2, not interlaced) holds the shrunk raster, a `u32` sum per source column
+/// and channel, one expanded row and the decoder's rows, never the full frame; anything else its full RGBA frame (up to
+/// [`WHOLE_FRAME_BYTES`] and Adam7 files are decoded whole, and an animated PNG's frames are
+/// composited at full size by `animation.rs`).
+pub fn held_bytes(info: &SourceInfo, shrink_hint: f64) -> u64 {
+    let (w, h) = (u64::from(info.probe.width), u64::from(info.probe.height));
+    let k = box_side(info, shrink_hint) as u64;
+    if k < 2 || info.interlaced || info.probe.frames > 1 {
+        return w.saturating_mul(h).saturating_mul(4);
+    }
+    let (out_w, out_h) = (w.div_ceil(k), h.div_ceil(k));
+    let raster = out_w.saturating_mul(out_h).saturating_mul(4);
+    let accumulator = super::png_box::column_bytes(info.probe.width, true);
+    let expanded = w * 4;
+    raster.saturating_add(accumulator).saturating_add(expanded).saturating_add(decoder_rows(info.probe.width))
+}
+
 /// The source extent a decoded raster of `decoded` size stands for, for mapping the crop onto it: each
 /// pixel of a box-shrunk raster is exactly k source pixels (the edge ones hold fewer), so the source is
 /// ⌈w/k⌉·k wide; scaling by decoded / source size instead would shift the far edge by up to half a
@@ -105,7 +130,7 @@ pub fn decode_boxed(input: &[u8], info: &SourceInfo, k: usize) -> Result<Raster,
 fn open<'a>(input: &'a [u8], info: &SourceInfo) -> Result<png::Reader<Cursor<&'a [u8]>>, PipelineError> {
     let (width, height) = (info.probe.width, info.probe.height);
     // The decoder's own buffers are a few rows (16-bit RGBA at most 8 bytes a pixel) plus metadata chunks.
-    let limits = png::Limits { bytes: (16 << 20) + width as usize * 8 * 4 };
+    let limits = png::Limits { bytes: (16 << 20) + usize::try_from(decoder_rows(width)).unwrap_or(usize::MAX) };
     let mut decoder = Decoder::new_with_limits(Cursor::new(input), limits);
     // The ICC profile is read from the raw bytes by `icc.rs`; text is never used.
     decoder.set_ignore_text_chunk(true);

@@ -586,3 +586,54 @@ fn png_bench_probe() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What the memory budget counts for a PNG (`held_bytes`) covers what the streamed decode really
+/// holds, and stays far below the full frame that a budget used to count; an interlaced twin (decoded
+/// whole) counts its whole frame.
+#[test]
+fn held_bytes_cover_the_streamed_decode_far_below_the_frame() {
+    let png = corpus("formats/plasma-IceCold-rgba-5120.png");
+    let info = inspect(&png).unwrap();
+    let frame = 5120 * 2880 * 4;
+    for hint in [2.0, 6.4] {
+        let k = box_side(&info, hint) as u32;
+        let r = decode(&png, &info, hint).unwrap();
+        assert_eq!((r.width, r.height), (5120_u32.div_ceil(k), 2880_u32.div_ceil(k)), "hint {hint}: box {k}");
+        let held = held_bytes(&info, hint);
+        assert!(r.data.len() as u64 <= held, "hint {hint}: raster {} > counted {held}", r.data.len());
+        assert!(held < frame / 3, "hint {hint}: {held} counted, the frame is {frame}");
+    }
+    let twin = SourceInfo { interlaced: true, ..info.clone() };
+    assert_eq!(held_bytes(&twin, 6.4), frame, "Adam7: decoded whole");
+    let small = inspect(&corpus("photos/sharp_paper_2048x1536.png")).unwrap();
+    assert_eq!(held_bytes(&small, 6.4), 2048 * 1536 * 4, "under the threshold: decoded whole");
+}
+
+/// The box loop alone (rows pushed into `BoxShrink`, no PNG decode) on 5120×2880 RGBA and RGB at
+/// k = 2 and 3, then the whole streamed decode of the corpus' 5120×2880 RGBA PNG for an 800 px result;
+/// median ms of 7 (timing, not a check):
+/// `cargo test --release --lib png_stream::tests::box_loop_probe -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn box_loop_probe() {
+    use crate::pipeline::png_box::BoxShrink;
+    use crate::pipeline::test_util::{median, times_ms};
+    let (w, h) = (5120_u32, 2880_u32);
+    for alpha in [true, false] {
+        let row = noise(w as usize * if alpha { 4 } else { 3 }, 7);
+        for k in [2, 3] {
+            let ms = median(times_ms(7, || {
+                let mut b = BoxShrink::new(w, h, k, alpha);
+                for _ in 0..h {
+                    b.push(&row).unwrap();
+                }
+                std::hint::black_box(b.finish().unwrap());
+            }));
+            eprintln!("box loop {w}x{h} alpha {alpha} k {k}: {ms:.1} ms");
+        }
+    }
+    let png = corpus("formats/plasma-IceCold-rgba-5120.png");
+    let info = inspect(&png).unwrap();
+    let ms = median(times_ms(7, || drop(std::hint::black_box(decode(&png, &info, 6.4).unwrap()))));
+    eprintln!("streamed decode of the 5120x2880 RGBA PNG, box {}: {ms:.1} ms", box_side(&info, 6.4));
+}

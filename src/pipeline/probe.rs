@@ -25,16 +25,21 @@ pub struct SourceInfo {
     pub has_alpha: bool,
     /// Byte range of the EXIF TIFF payload (JPEG APP1, WebP `EXIF` chunk).
     pub exif: Option<Range<usize>>,
+    /// PNG: an interlace method other than none (IHDR byte 12; 1 is Adam7), or an IHDR too short to
+    /// tell. Such a file is decoded whole, never streamed row by row (`png_stream.rs`).
+    pub interlaced: bool,
 }
 
 impl SourceInfo {
-    fn new(format: ImageFormat, width: u32, height: u32) -> SourceInfo {
+    /// What a header of `format` and this size says when nothing else is known.
+    pub fn new(format: ImageFormat, width: u32, height: u32) -> SourceInfo {
         SourceInfo {
             probe: Probe { format, width, height, frames: 1 },
             progressive: false,
             adobe: false,
             has_alpha: false,
             exif: None,
+            interlaced: false,
         }
     }
 }
@@ -203,6 +208,9 @@ fn png(input: &[u8]) -> Result<SourceInfo, PipelineError> {
     let colour = byte(input, 25)?;
     let mut info = SourceInfo::new(ImageFormat::Png, width, height);
     info.has_alpha = matches!(colour, 4 | 6);
+    // IHDR data starts at 16: width, height, depth, colour, compression, filter, then the interlace
+    // method at 16 + 12. Unknown counts as interlaced: the memory budget then counts the whole frame.
+    info.interlaced = byte(input, 28) != Ok(0);
     // Ancillary chunks that matter (acTL, tRNS) come before the first IDAT.
     let mut pos = 8usize;
     for _ in 0..MAX_WALK {

@@ -66,6 +66,27 @@ fn png_header(width: u32, height: u32) -> Vec<u8> {
     v
 }
 
+/// The PNG interlace method (IHDR byte 12, file byte 28) is noted: an Adam7 file decodes whole, and the
+/// memory budget must count it so (`png_stream::held_bytes`).
+#[test]
+fn png_interlace_method_is_noted() {
+    let with_method = |m: u8| {
+        let mut v = png_header(6000, 4000);
+        v[28] = m;
+        v
+    };
+    let rows: [(&str, Vec<u8>, bool); 5] = [
+        ("corpus PNG, method 0", corpus("formats/plasma-IceCold-rgba-5120.png"), false),
+        ("method 0", with_method(0), false),
+        ("method 1: Adam7", with_method(1), true),
+        ("header cut before the method: unknown counts as interlaced", png_header(6000, 4000)[..28].to_vec(), true),
+        ("a JPEG is never interlaced in this sense", corpus("photos/volna_prog444q85.jpg"), false),
+    ];
+    for (name, bytes, want) in rows {
+        assert_eq!(inspect(&bytes).map(|i| i.interlaced), Ok(want), "{name}");
+    }
+}
+
 #[test]
 fn huge_png_header_probes_and_is_refused_by_the_limit() {
     let p = probe_of(&png_header(30_000, 30_000)).unwrap();

@@ -7,10 +7,12 @@
 //! refitted: a lossless or animated result would change in kind, so the caller stores or redirects those
 //! instead. Knows nothing of HTTP or Lambda.
 
+use std::time::Instant;
+
 use crate::plan::{ImageFormat, OutputRules};
 
 use super::resize::{self, SourceBox};
-use super::{decode, encode, probe, Output, PipelineError};
+use super::{decode, encode, isolated, probe, Output, PipelineError};
 
 /// Rounds of downscaling before giving up (each takes at least 10 % off each side).
 const MAX_DOWNSCALES: usize = 8;
@@ -27,7 +29,8 @@ pub fn refit(input: &[u8], max_bytes: u64, allow_downscale: bool) -> Result<Outp
         return Err(PipelineError::Unsupported(format!("a {} result cannot be refitted", source.format)));
     }
     let rules = OutputRules { max_bytes, ..OutputRules::default() };
-    let mut raster = decode::decode(input, &info, 1.0)?;
+    // Outside any request (the payload cap acts on a finished result): the default decode budget.
+    let mut raster = decode::decode(input, &info, 1.0, Instant::now() + isolated::DEFAULT_BUDGET)?;
     let mut bytes = encode::encode(&raster, source.format, &rules)?;
     let mut rounds = 0;
     while allow_downscale && bytes.len() as u64 > max_bytes && rounds < MAX_DOWNSCALES {

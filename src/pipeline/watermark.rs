@@ -10,19 +10,29 @@
 //! `Replicate` carries none). The bytes come from the plan; this module
 //! never sees where they were configured.
 
+use std::time::Instant;
+
 use crate::plan::{Limits, Watermark, WatermarkPosition};
 
 use super::geometry;
 use super::raster::Raster;
 use super::{decode, probe, resize, svg, PipelineError};
 
-/// Composites the watermark `bytes` over `img` as `opts` says; `dpr` scales pixel offsets.
-pub fn apply(img: Raster, bytes: &[u8], opts: &Watermark, dpr: f64, limits: &Limits) -> Result<Raster, PipelineError> {
+/// Composites the watermark `bytes` over `img` as `opts` says; `dpr` scales pixel offsets. The mark's
+/// decode is bounded by the request's `deadline` (an AVIF mark decodes in a child killed then).
+pub fn apply(
+    img: Raster,
+    bytes: &[u8],
+    opts: &Watermark,
+    dpr: f64,
+    limits: &Limits,
+    deadline: Instant,
+) -> Result<Raster, PipelineError> {
     let opacity = opts.opacity.clamp(0.0, 1.0);
     if opacity <= 0.0 || img.width == 0 || img.height == 0 {
         return Ok(img);
     }
-    let mark = prepare(bytes, opts, (img.width, img.height), limits)?;
+    let mark = prepare(bytes, opts, (img.width, img.height), limits, deadline)?;
     let alpha = (opacity * 256.0).round() as u32;
     Ok(match opts.position {
         WatermarkPosition::Replicate => {
@@ -41,12 +51,18 @@ pub fn apply(img: Raster, bytes: &[u8], opts: &Watermark, dpr: f64, limits: &Lim
 }
 
 /// Decodes the watermark (RGBA) and brings it to size.
-fn prepare(bytes: &[u8], opts: &Watermark, result: (u32, u32), limits: &Limits) -> Result<Raster, PipelineError> {
+fn prepare(
+    bytes: &[u8],
+    opts: &Watermark,
+    result: (u32, u32),
+    limits: &Limits,
+    deadline: Instant,
+) -> Result<Raster, PipelineError> {
     let info = probe::inspect(bytes)?;
     probe::check_limits(&info.probe, limits)?;
     let decoded = match info.probe.format {
         crate::plan::ImageFormat::Svg => svg::rasterise(bytes, 1.0, limits.max_src_resolution)?,
-        _ => decode::decode(bytes, &info, 1.0)?,
+        _ => decode::decode(bytes, &info, 1.0, deadline)?,
     };
     let mut mark = decoded.with_alpha().into_owned();
     if opts.scale > 0.0 {
@@ -98,6 +114,7 @@ fn blend(mut img: Raster, mark: &Raster, opacity: u32, at: impl Fn(u32, u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::test_util::later;
     use crate::plan::{Gravity, GravityKind};
 
     /// A `w`×`h` PNG watermark of one colour.
@@ -151,7 +168,7 @@ mod tests {
             ),
         ];
         for (name, opts, marked, clear, red_level) in rows {
-            let out = apply(grey(100, 60), &red, opts, 1.0, &limits).unwrap();
+            let out = apply(grey(100, 60), &red, opts, 1.0, &limits, later()).unwrap();
             let m = at(&out, marked.0, marked.1);
             assert!(m[0].abs_diff(*red_level) <= 2 && m[1] < 101, "{name}: marked pixel {m:?}");
             assert_eq!(at(&out, clear.0, clear.1), [100, 100, 100], "{name}: clear pixel");
@@ -175,6 +192,7 @@ mod tests {
             &wm(1.0, WatermarkPosition::Replicate, 0.0),
             1.0,
             &Limits::default(),
+            later(),
         )
         .unwrap();
         let blue_rows: Vec<bool> = (0..16).map(|y| at(&img, 7, y)[2] == 255).collect();
@@ -193,13 +211,15 @@ mod tests {
         let red = mark_png(2, 2, [255, 0, 0, 255]);
         let clear = Raster { width: 2, height: 2, alpha: true, data: vec![0; 16] };
         let out =
-            apply(clear, &red, &wm(1.0, gravity(GravityKind::Center, 0.0, 0.0), 0.0), 1.0, &Limits::default()).unwrap();
+            apply(clear, &red, &wm(1.0, gravity(GravityKind::Center, 0.0, 0.0), 0.0), 1.0, &Limits::default(), later())
+                .unwrap();
         assert!(out.data.chunks_exact(4).all(|p| p == [255, 0, 0, 255]), "{:?}", out.data);
     }
 
     #[test]
     fn broken_watermark_is_an_error() {
-        let r = apply(grey(4, 4), b"nope", &wm(1.0, WatermarkPosition::Replicate, 0.0), 1.0, &Limits::default());
+        let r =
+            apply(grey(4, 4), b"nope", &wm(1.0, WatermarkPosition::Replicate, 0.0), 1.0, &Limits::default(), later());
         assert!(r.is_err());
     }
 }

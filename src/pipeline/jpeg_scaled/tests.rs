@@ -227,7 +227,8 @@ fn random_byte_flips_never_panic() {
 fn decode_jpeg_uses_the_scaled_decoder_for_baseline_files() {
     let file = corpus("photos/mate-Storm.jpg");
     let info = inspect(&file).expect("probe");
-    let via_pipeline = crate::pipeline::decode::decode(&file, &info, 4.0).expect("decodes");
+    let via_pipeline =
+        crate::pipeline::decode::decode(&file, &info, 4.0, crate::pipeline::test_util::later()).expect("decodes");
     assert_eq!(Some(via_pipeline), ours(&file, 4));
 }
 
