@@ -97,10 +97,11 @@ impl BoxShrink {
 /// Adds a row of RGBA pixels to the column sums, colour weighted by alpha: [r·a, g·a, b·a, a] per
 /// pixel, four lanes at a time.
 fn add_premultiplied(row: &[u8], columns: &mut [u32]) {
-    // Fixed-size arrays: no bounds checks in the loop, so it vectorises.
-    let (sums, _) = columns.as_chunks_mut::<4>();
-    let (pixels, _) = row.as_chunks::<4>();
-    for (sum, &[r, g, b, a]) in sums.iter_mut().zip(pixels) {
+    for (sum, p) in columns.chunks_exact_mut(4).zip(row.chunks_exact(4)) {
+        // Fixed-size views (the chunks are exactly 4 long): no bounds checks, so the loop vectorises.
+        let (Ok(sum), Ok(&[r, g, b, a])) = (<&mut [u32; 4]>::try_from(sum), <&[u8; 4]>::try_from(p)) else {
+            continue;
+        };
         let a = u32::from(a);
         sum[0] += u32::from(r) * a;
         sum[1] += u32::from(g) * a;
@@ -114,15 +115,14 @@ fn add_premultiplied(row: &[u8], columns: &mut [u32]) {
 /// there are 4 channels. Every block sum fits a `u32` (k² × 255² with k ≤ 256); the rounding is in
 /// `u64`.
 fn emit_blocks<const C: usize>(columns: &[u32], k: usize, rows: usize, out: &mut Vec<u8>) {
-    let (pixels, _) = columns.as_chunks::<C>();
-    for block in pixels.chunks(k) {
+    for block in columns.chunks(k * C) {
         let mut sum = [0u32; C];
-        for px in block {
+        for px in block.chunks_exact(C) {
             for (s, v) in sum.iter_mut().zip(px) {
                 *s += v;
             }
         }
-        let n = (block.len() * rows) as u64;
+        let n = (block.len() / C * rows) as u64;
         let mean = |c: u32, of: u64| ((u64::from(c) + of / 2).checked_div(of).unwrap_or(0)) as u8;
         if let [r, g, b, a] = sum[..] {
             let sum_a = u64::from(a);
