@@ -77,8 +77,7 @@ pub fn score(lossy: &image::RgbImage, reference: &image::RgbImage) -> Option<Sco
         return None;
     }
     let (width, height) = lossy.dimensions();
-    let pair =
-        quality::Pair { width: width as usize, height: height as usize, channels: 3, a: lossy, b: reference };
+    let pair = quality::Pair { width: width as usize, height: height as usize, channels: 3, a: lossy, b: reference };
     Some(Score { ssim: quality::ssim(pair)?, psnr: quality::psnr(pair)? })
 }
 
@@ -212,7 +211,10 @@ pub fn quality_table(rows: &[Row]) -> String {
         .chain(["ours/libvips thumbnail bytes".to_string()])
         .chain(engine_header("SSIM / PSNR vs own lossless"))
         .chain(["ΔSSIM ours − libvips thumbnail".to_string(), "ΔSSIM ours − libvips as imgproxy".to_string()])
-        .chain(["cross SSIM ours vs libvips thumbnail".to_string(), "cross SSIM ours vs libvips as imgproxy".to_string()])
+        .chain([
+            "cross SSIM ours vs libvips thumbnail".to_string(),
+            "cross SSIM ours vs libvips as imgproxy".to_string(),
+        ])
         .collect();
     let cells = rows.iter().map(|r| {
         let bytes = |i: usize| r.engines[i].one_core.as_ref().map(|t| t.bytes as f64);
@@ -233,7 +235,8 @@ mod tests {
 
     const PYTHON_LINE: &str = "{\"median_ms\": 70.25, \"median_cpu_ms\": 101.5, \"min_ms\": 69.0, \"bytes\": 136142, \
                                \"width\": 800, \"libvips\": \"8.18.7\", \"peak_rss_kb\": 98304, \"cpus\": \"1\"}";
-    const NODE_LINE: &str = "{\"median_ms\":59.3,\"median_cpu_ms\":60.1,\"bytes\":132005,\"peak_rss_kb\":null,\"cpus\":\"0-1\"}";
+    const NODE_LINE: &str =
+        "{\"median_ms\":59.3,\"median_cpu_ms\":60.1,\"bytes\":132005,\"peak_rss_kb\":null,\"cpus\":\"0-1\"}";
 
     #[test]
     fn json_lines_of_each_engine_parse() {
