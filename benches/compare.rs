@@ -1,36 +1,38 @@
-//! Ours vs libvips (pyvips) vs sharp in the same run, same inputs, same settings: median time with one
-//! thread, images/s with both cores (two threads for us, two single-threaded processes for libvips),
-//! peak RSS of each engine's own process, output sizes, and luma SSIM of our output against libvips'
-//! (first frame). libvips runs twice: through its `thumbnail` (what sharp and most users run) and the
-//! way imgproxy drives it (JPEG shrink-on-load by the largest factor that covers the target, then
-//! Lanczos3 `resize`, animations frame by frame). Every engine runs each workload in its own process:
-//! ours is this binary again with `BENCH_OURS_CHILD` set. Prints the markdown table of
-//! `docs/BENCHMARKS.md`.
+//! Ours vs libvips (pyvips) vs sharp in the same run, same inputs, same settings. For every engine and
+//! workload: median wall and CPU time of one image with the process pinned to one core (the same core for
+//! every engine, so a helper thread such as libvips' write-behind cannot borrow the other core),
+//! images/s of two processes pinned to one core each, peak RSS, output bytes, and the SSIM / PSNR of the
+//! lossy output against the same engine's lossless output of the same geometry (what its encoder lost;
+//! first frame of animations), plus the cross SSIM of our output against libvips'. libvips' `thumbnail`
+//! also runs unpinned, for transparency. libvips runs twice: through its `thumbnail` (what sharp and most
+//! users run) and the way imgproxy drives it (JPEG shrink-on-load by the largest factor that covers the
+//! target, then Lanczos3 `resize`, animations frame by frame). Every engine runs each workload in its own
+//! process, pinned with `taskset`: ours is this binary again with `BENCH_OURS_CHILD` set. Prints the
+//! markdown tables of `docs/BENCHMARKS.md` on stdout, progress on stderr.
 //!
 //! `cargo bench --bench compare` (uses `.venv/bin/python` with pyvips when present, else `python3`;
 //! sharp when `BENCH_NODE_PATH` names a `node_modules` holding it; `scripts/bench` sets both up).
-//! Not a test: no timing is asserted anywhere.
+//! Not a test: no timing is asserted anywhere. The pure half (JSON lines, scores, tables) is `report.rs`.
 
+mod report;
 mod workloads;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use lambda_media_proxy::pipeline::{self, quality};
+use lambda_media_proxy::pipeline;
+use lambda_media_proxy::plan::ImageFormat;
+use report::{EngineResult, Row, Score, Timing, ENGINES};
 
 const ITERATIONS: usize = 15;
 
+/// The core every single-threaded run is pinned to; the two-core runs use cores 0 and 1.
+const ONE_CORE: usize = 1;
+const TWO_CORES: [usize; 2] = [0, 1];
+
 /// Set in the environment of the child process that runs our pipeline (the workload's index).
 const CHILD_VAR: &str = "BENCH_OURS_CHILD";
-
-/// One tool's result on one workload.
-struct Timing {
-    median_ms: f64,
-    bytes: usize,
-    /// Peak resident set of the whole process (`VmHWM`), in MB.
-    peak_mb: Option<f64>,
-}
 
 fn main() {
     if let Ok(index) = std::env::var(CHILD_VAR) {
@@ -39,95 +41,179 @@ fn main() {
     let python = python();
     let tmp = std::env::temp_dir().join(format!("bench-compare-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("temp dir");
-    println!("{}", HEADER.join(" | ").trim());
-    println!("|---|{}", "---:|".repeat(HEADER.len() - 1));
-    for (index, w) in workloads::WORKLOADS.iter().enumerate() {
-        println!("{}", row(index, w, &python, &tmp));
-    }
+    // `BENCH_ONLY=<text>` runs only the workloads whose name contains it.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let rows: Vec<Row> = workloads::WORKLOADS
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.name.contains(only.as_str()))
+        .map(|(index, w)| row(&Job { index, w, input: workloads::input_path(w), python: &python, tmp: &tmp }))
+        .collect();
+    println!("### One core (every engine pinned to core {ONE_CORE}): median ms wall (CPU)\n");
+    println!("{}", report::one_core_table(&rows));
+    println!("### Two cores (two processes per engine, one pinned to each core) and peak RSS\n");
+    println!("{}", report::two_core_table(&rows));
+    println!("### Bytes and quality (lossy output against the same engine's lossless output)\n");
+    println!("{}", report::quality_table(&rows));
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
-/// The table's columns; "as imgproxy" is libvips driven with imgproxy's own shrink-on-load rule and
-/// Lanczos3 resize instead of libvips' `thumbnail`.
-const HEADER: &[&str] = &[
-    "| workload",
-    "ours ms",
-    "libvips thumbnail ms",
-    "libvips as imgproxy ms",
-    "sharp ms",
-    "ours/libvips thumbnail",
-    "ours/libvips as imgproxy",
-    "ours img/s 2 cores",
-    "libvips img/s 2 cores",
-    "ours peak MB",
-    "libvips peak MB",
-    "libvips as imgproxy peak MB",
-    "sharp peak MB",
-    "ours bytes",
-    "libvips bytes",
-    "sharp bytes",
-    "SSIM vs libvips thumbnail",
-    "SSIM vs libvips as imgproxy |",
-];
+/// One workload to run through every engine.
+struct Job<'a> {
+    index: usize,
+    w: &'a workloads::Workload,
+    input: PathBuf,
+    python: &'a str,
+    tmp: &'a Path,
+}
 
-/// Runs every engine on workload `w` and formats its table row.
-fn row(index: usize, w: &workloads::Workload, python: &str, tmp: &Path) -> String {
-    let path = workloads::input_path(w);
-    let input = std::fs::read(&path).expect("input file");
-    let plan = workloads::plan(w);
-    let ours_out = tmp.join("ours.out");
-    let ours = ours_in_child(index, &ours_out).expect("our pipeline in a child process");
-    let ours_2 = ours_two_threads(&plan, &input);
-    let (thumb_out, imgproxy_out) =
-        (tmp.join(format!("thumb.{}", w.format.extension())), tmp.join(format!("imgproxy.{}", w.format.extension())));
-    let thumb = run_tool(&python_cmd(python, "thumbnail"), w, &path, Some(&thumb_out));
-    let imgproxy = run_tool(&python_cmd(python, "imgproxy"), w, &path, Some(&imgproxy_out));
-    let vips_2 = two_processes(python, w, &path);
-    let sharp = sharp_cmd().and_then(|c| run_tool(&c, w, &path, None));
-    let ssim = |t: &Option<Timing>, theirs: &Path| t.as_ref().and_then(|_| ssim_vs(python, &ours_out, theirs, tmp));
-    let (ssim_thumb, ssim_imgproxy) = (ssim(&thumb, &thumb_out), ssim(&imgproxy, &imgproxy_out));
-    let ms = |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |t| format!("{:.1}", t.median_ms));
-    let mb = |t: &Option<Timing>| t.as_ref().and_then(|t| t.peak_mb).map_or("n/a".into(), |m| format!("{m:.0}"));
-    let bytes = |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |t| t.bytes.to_string());
-    let ratio =
-        |t: &Option<Timing>| t.as_ref().map_or("n/a".into(), |v| format!("{:.2}x", v.median_ms / ours.median_ms));
-    let score = |s: Option<f64>| s.map_or("n/a".into(), |s| format!("{s:.4}"));
-    let cells = [
-        w.name.to_string(),
-        format!("{:.1}", ours.median_ms),
-        ms(&thumb),
-        ms(&imgproxy),
-        ms(&sharp),
-        ratio(&thumb),
-        ratio(&imgproxy),
-        format!("{ours_2:.1}"),
-        vips_2.map_or("n/a".into(), |v| format!("{v:.1}")),
-        ours.peak_mb.map_or("n/a".into(), |m| format!("{m:.0}")),
-        mb(&thumb),
-        mb(&imgproxy),
-        mb(&sharp),
-        ours.bytes.to_string(),
-        bytes(&thumb),
-        bytes(&sharp),
-        score(ssim_thumb),
-        score(ssim_imgproxy),
-    ];
-    format!("| {} |", cells.join(" | "))
+impl Job<'_> {
+    /// Where engine `engine` saves its lossy (`reference = false`) or lossless output.
+    fn out(&self, engine: usize, reference: bool) -> PathBuf {
+        let ext = if reference { "ref" } else { self.w.format.extension() };
+        self.tmp.join(format!("{}.{ext}", ENGINES[engine].replace(' ', "-")))
+    }
+}
+
+/// Runs every engine on the job's workload: pinned single-threaded, unpinned libvips `thumbnail`, two
+/// cores, then the lossless references and the scores.
+fn row(job: &Job) -> Row {
+    let mut row = Row { name: job.w.name.to_string(), ..Row::default() };
+    for (engine, result) in row.engines.iter_mut().enumerate() {
+        let save = job.out(engine, false);
+        result.one_core = invocation(job, engine, Mode::Timed(Some(&save))).and_then(|c| run_one(c, Some(ONE_CORE)));
+    }
+    row.thumbnail_unpinned = invocation(job, report::THUMBNAIL, Mode::Timed(None)).and_then(|c| run_one(c, None));
+    for (engine, result) in row.engines.iter_mut().enumerate() {
+        result.two_cores = run_two(|| invocation(job, engine, Mode::Timed(None)));
+    }
+    let scores = scores(job, &row.engines);
+    for (result, score) in row.engines.iter_mut().zip(scores.own) {
+        result.quality = score;
+    }
+    row.cross_ssim = scores.cross;
+    eprintln!("{}", progress(&row));
+    row
+}
+
+/// One line per workload on stderr while the bench runs.
+fn progress(row: &Row) -> String {
+    let part = |(name, e): (&&str, &EngineResult)| {
+        let t = e.one_core.as_ref();
+        format!(
+            "{name}: {:.1} ms (cpu {:.1}, cpus {}), {:.1} img/s on 2 cores, ssim {:.4}",
+            t.map_or(f64::NAN, |t| t.median_ms),
+            t.and_then(|t| t.cpu_ms).unwrap_or(f64::NAN),
+            t.and_then(|t| t.cpus.clone()).unwrap_or_default(),
+            e.two_cores.unwrap_or(f64::NAN),
+            e.quality.map_or(f64::NAN, |s| s.ssim),
+        )
+    };
+    let engines: Vec<String> = ENGINES.iter().zip(&row.engines).map(part).collect();
+    format!("{}\n  {}", row.name, engines.join("\n  "))
+}
+
+/// What an engine process is asked to do.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// Warm-up plus [`ITERATIONS`] timed runs; the lossy output saved to the path when given.
+    Timed(Option<&'a Path>),
+    /// One lossless encode of the same geometry (lossless WebP for WebP, else PNG), saved to the path.
+    Lossless(&'a Path),
+}
+
+/// The command that runs `engine` on the job in `mode` (not yet pinned); `None` when the engine is not
+/// available (sharp without `BENCH_NODE_PATH`).
+fn invocation(job: &Job, engine: usize, mode: Mode) -> Option<Command> {
+    let argv = match engine {
+        0 => vec![std::env::current_exe().ok()?.display().to_string()],
+        1 => python_cmd(job.python, "thumbnail"),
+        2 => python_cmd(job.python, "imgproxy"),
+        _ => sharp_cmd()?,
+    };
+    let mut c = Command::new(argv.first()?);
+    c.args(&argv[1..]).env("VIPS_CONCURRENCY", "1").env("SHARP_CONCURRENCY", "1");
+    let (iterations, lossless, save) = match mode {
+        Mode::Timed(save) => (ITERATIONS, false, save),
+        Mode::Lossless(save) => (1, true, Some(save)),
+    };
+    if engine == 0 {
+        // Our lossless reference is made in this process (`ours_reference`), never by the child.
+        c.env(CHILD_VAR, job.index.to_string());
+        if let Some(save) = save {
+            c.env("BENCH_SAVE", save);
+        }
+        return (!lossless).then_some(c);
+    }
+    c.args(tool_args(job.w, &job.input, iterations, lossless));
+    if let Some(save) = save {
+        c.arg("--save").arg(save);
+    }
+    Some(c)
+}
+
+/// `command` run under `taskset -c core` when a core is given: the process and every thread it starts
+/// stay on that core.
+fn pinned(command: Command, core: Option<usize>) -> Command {
+    let Some(core) = core else { return command };
+    let mut c = Command::new("taskset");
+    c.args(["-c", &core.to_string()]).arg(command.get_program()).args(command.get_args());
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            c.env(key, value);
+        }
+    }
+    c
+}
+
+/// Runs one engine process (pinned to `core` when given) and reads its JSON line.
+fn run_one(command: Command, core: Option<usize>) -> Option<Timing> {
+    let timing = parse(pinned(command, core).output().ok()?)?;
+    check_pinned(&timing, core);
+    Some(timing)
+}
+
+/// Warns when a process that should have been pinned reports other CPUs (`Cpus_allowed_list`).
+fn check_pinned(timing: &Timing, core: Option<usize>) {
+    if let Some(core) = core {
+        if timing.cpus.as_deref() != Some(core.to_string().as_str()) {
+            eprintln!("warning: asked for core {core}, the process reports cpus {:?}", timing.cpus);
+        }
+    }
+}
+
+/// Images/s with one image per core: two processes of the same engine at once, one pinned to each
+/// core, summing 1000 / median of each.
+fn run_two(make: impl Fn() -> Option<Command>) -> Option<f64> {
+    let children: Vec<_> = TWO_CORES
+        .iter()
+        .map(|&core| {
+            let mut c = pinned(make()?, Some(core));
+            c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().ok().map(|child| (core, child))
+        })
+        .collect::<Option<_>>()?;
+    let mut rate = 0.0;
+    for (core, child) in children {
+        let timing = parse(child.wait_with_output().ok()?)?;
+        check_pinned(&timing, Some(core));
+        rate += 1000.0 / timing.median_ms;
+    }
+    Some(rate)
+}
+
+fn parse(output: Output) -> Option<Timing> {
+    if !output.status.success() {
+        eprintln!("engine failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        return None;
+    }
+    report::parse_timing(&String::from_utf8_lossy(&output.stdout))
 }
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(120)
 }
 
-/// Runs our pipeline on workload `index` in a fresh child process (this bench binary again), so that
-/// its peak RSS is the workload's alone, as for the libvips and sharp processes.
-fn ours_in_child(index: usize, save: &Path) -> Option<Timing> {
-    let exe = std::env::current_exe().ok()?;
-    let output = Command::new(exe).env(CHILD_VAR, index.to_string()).env("BENCH_SAVE", save).output().ok()?;
-    parse(output)
-}
-
-/// The child side: median wall time of our pipeline after one warm-up run, output saved to
+/// The child side: median wall and CPU time of our pipeline after one warm-up run, output saved to
 /// `$BENCH_SAVE`, printed as the tools' JSON line.
 fn ours_child(index: &str) {
     let w = index.parse::<usize>().ok().and_then(|i| workloads::WORKLOADS.get(i)).expect("workload index");
@@ -137,42 +223,101 @@ fn ours_child(index: &str) {
     if let Some(save) = std::env::var_os("BENCH_SAVE") {
         std::fs::write(save, &out).expect("save output");
     }
-    let mut times: Vec<f64> = (0..ITERATIONS)
-        .map(|_| {
-            let start = Instant::now();
-            std::hint::black_box(pipeline::run(&plan, &input, deadline()).expect("pipeline"));
-            start.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    let peak = peak_rss_kb().map_or("null".into(), |k| k.to_string());
-    println!("{{\"median_ms\": {}, \"bytes\": {}, \"peak_rss_kb\": {peak}}}", times[times.len() / 2], out.len());
+    let (mut wall, mut cpu) = (Vec::with_capacity(ITERATIONS), Vec::with_capacity(ITERATIONS));
+    for _ in 0..ITERATIONS {
+        let (start, start_cpu) = (Instant::now(), cpu_ms());
+        std::hint::black_box(pipeline::run(&plan, &input, deadline()).expect("pipeline"));
+        wall.push(start.elapsed().as_secs_f64() * 1000.0);
+        cpu.push(cpu_ms() - start_cpu);
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+    let peak = field("VmHWM:").and_then(|v| v.split_whitespace().next()).unwrap_or("null");
+    let cpus = field("Cpus_allowed_list:").unwrap_or("");
+    println!(
+        "{{\"median_ms\": {}, \"median_cpu_ms\": {}, \"bytes\": {}, \"peak_rss_kb\": {peak}, \"cpus\": \"{cpus}\"}}",
+        median(&mut wall),
+        median(&mut cpu),
+        out.len()
+    );
 }
 
-/// This process' peak resident set (`VmHWM` in `/proc/self/status`), in kB; Linux only.
-fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Images per second with one image per core: two threads, each running the workload in a loop.
-fn ours_two_threads(plan: &lambda_media_proxy::plan::Plan, input: &[u8]) -> f64 {
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                for _ in 0..ITERATIONS {
-                    std::hint::black_box(pipeline::run(plan, input, deadline()).expect("pipeline"));
-                }
-            });
+/// CPU time of this whole process (every thread) so far, ms (`CLOCK_PROCESS_CPUTIME_ID`, what Python's
+/// `time.process_time` reads).
+fn cpu_ms() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into `ts`, a valid, exclusively borrowed local.
+    if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) } != 0 {
+        return f64::NAN;
+    }
+    ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
+}
+
+/// Our lossless reference: the same plan with PNG output (animations: PNG has no animated output here,
+/// so the pipeline renders the first frame, which is what is compared).
+fn ours_reference(job: &Job, save: &Path) -> Option<()> {
+    let mut plan = workloads::plan(job.w);
+    plan.output.format = Some(ImageFormat::Png);
+    let input = std::fs::read(&job.input).ok()?;
+    std::fs::write(save, pipeline::run(&plan, &input, deadline()).ok()?.bytes).ok()
+}
+
+/// Each engine's score against its own lossless output, and the cross SSIM of ours against libvips'.
+struct Scores {
+    own: [Option<Score>; 4],
+    cross: [Option<f64>; 2],
+}
+
+/// Makes the lossless references, has pyvips decode every output and reference to PNG (first frame,
+/// flattened on white), and scores them.
+fn scores(job: &Job, results: &[EngineResult; 4]) -> Scores {
+    let mut own = [None; 4];
+    for (engine, result) in results.iter().enumerate() {
+        let (lossy, reference) = (job.out(engine, false), job.out(engine, true));
+        let made = if engine == 0 {
+            ours_reference(job, &reference)
+        } else {
+            invocation(job, engine, Mode::Lossless(&reference)).and_then(|c| run_one(c, None)).map(|_| ())
+        };
+        if result.one_core.is_some() && made.is_some() {
+            own[engine] = decoded(job, &[&lossy, &reference]).and_then(|d| report::score(&d[0], &d[1]));
         }
+    }
+    let cross = [report::THUMBNAIL, report::AS_IMGPROXY].map(|engine| {
+        let pair = [job.out(0, false), job.out(engine, false)];
+        let d = decoded(job, &[&pair[0], &pair[1]])?;
+        report::score(&d[0], &d[1]).map(|s| s.ssim)
     });
-    (2 * ITERATIONS) as f64 / start.elapsed().as_secs_f64()
+    Scores { own, cross }
+}
+
+/// The first frame of each file as RGB, decoded by pyvips and composited on white (so every engine's
+/// output is read by the same decoder).
+fn decoded(job: &Job, files: &[&Path]) -> Option<Vec<image::RgbImage>> {
+    let script = "import sys, pyvips\n\
+                  for src, dst in zip(sys.argv[1::2], sys.argv[2::2]):\n\
+                  \x20   im = pyvips.Image.new_from_file(src)\n\
+                  \x20   im = im.flatten(background=255) if im.hasalpha() else im\n\
+                  \x20   im.write_to_file(dst)\n";
+    let pngs: Vec<PathBuf> = (0..files.len()).map(|i| job.tmp.join(format!("decoded-{i}.png"))).collect();
+    let mut c = Command::new(job.python);
+    c.args(["-c", script]);
+    for (src, dst) in files.iter().zip(&pngs) {
+        c.arg(src).arg(dst);
+    }
+    if !c.status().ok()?.success() {
+        return None;
+    }
+    pngs.iter().map(|p| image::open(p).ok().map(|i| i.into_rgb8())).collect()
 }
 
 /// The tool's arguments for workload `w` (same on the libvips and sharp side).
-fn tool_args(w: &workloads::Workload, file: &Path) -> Vec<String> {
+fn tool_args(w: &workloads::Workload, file: &Path, iterations: usize, lossless: bool) -> Vec<String> {
     let format = match w.format.extension() {
         "jpg" => "jpeg",
         other => other,
@@ -187,82 +332,12 @@ fn tool_args(w: &workloads::Workload, file: &Path) -> Vec<String> {
         ("--blur", w.blur.to_string()),
         ("--pages", if w.pages > 1 { "-1".into() } else { "1".into() }),
         ("--effort", effort.to_string()),
-        ("--iterations", ITERATIONS.to_string()),
+        ("--iterations", iterations.to_string()),
+        ("--lossless", u8::from(lossless).to_string()),
     ]
     .into_iter()
     .flat_map(|(k, v)| [k.to_string(), v])
     .collect()
-}
-
-/// Runs a tool script single-threaded and reads its JSON line.
-fn run_tool(cmd: &[String], w: &workloads::Workload, file: &Path, save: Option<&Path>) -> Option<Timing> {
-    let mut c = command(cmd, w, file);
-    if let Some(save) = save {
-        c.args(["--save", &save.display().to_string()]);
-    }
-    parse(c.output().ok()?)
-}
-
-fn command(cmd: &[String], w: &workloads::Workload, file: &Path) -> Command {
-    let mut c = Command::new(&cmd[0]);
-    c.args(&cmd[1..]).args(tool_args(w, file));
-    c.env("VIPS_CONCURRENCY", "1").env("SHARP_CONCURRENCY", "1");
-    c
-}
-
-fn parse(output: Output) -> Option<Timing> {
-    if !output.status.success() {
-        eprintln!("tool: {}", String::from_utf8_lossy(&output.stderr).trim());
-        return None;
-    }
-    let line = String::from_utf8_lossy(&output.stdout);
-    Some(Timing {
-        median_ms: json_number(&line, "median_ms")?,
-        bytes: json_number(&line, "bytes")? as usize,
-        peak_mb: json_number(&line, "peak_rss_kb").map(|kb| kb / 1024.0),
-    })
-}
-
-/// libvips images/s with one image per core: two single-threaded processes at once.
-fn two_processes(python: &str, w: &workloads::Workload, file: &Path) -> Option<f64> {
-    let children: Vec<_> = (0..2)
-        .map(|_| command(&python_cmd(python, "thumbnail"), w, file).stdout(std::process::Stdio::piped()).spawn())
-        .collect::<Result<_, _>>()
-        .ok()?;
-    let mut rate = 0.0;
-    for child in children {
-        rate += 1000.0 / parse(child.wait_with_output().ok()?)?.median_ms;
-    }
-    Some(rate)
-}
-
-/// Luma SSIM of two encoded images (first frame), both converted to PNG by pyvips.
-fn ssim_vs(python: &str, ours: &Path, theirs: &Path, tmp: &Path) -> Option<f64> {
-    let script = "import sys, pyvips\n\
-                  for src, dst in zip(sys.argv[1::2], sys.argv[2::2]):\n\
-                  \x20   im = pyvips.Image.new_from_file(src)\n\
-                  \x20   im = im.flatten(background=255) if im.hasalpha() else im\n\
-                  \x20   im.write_to_file(dst)\n";
-    let (a, b) = (tmp.join("a.png"), tmp.join("b.png"));
-    let status = Command::new(python).args(["-c", script]).arg(ours).arg(&a).arg(theirs).arg(&b).status().ok()?;
-    if !status.success() {
-        return None;
-    }
-    let (a, b) = (image::open(a).ok()?.into_rgb8(), image::open(b).ok()?.into_rgb8());
-    if a.dimensions() != b.dimensions() {
-        eprintln!("SSIM: sizes differ {:?} vs {:?}", a.dimensions(), b.dimensions());
-        return None;
-    }
-    let (w, h) = a.dimensions();
-    quality::ssim(quality::Pair { width: w as usize, height: h as usize, channels: 3, a: a.as_raw(), b: b.as_raw() })
-}
-
-/// Reads `"key": number` from a flat JSON line (the scripts' output is fixed; no JSON crate needed).
-fn json_number(line: &str, key: &str) -> Option<f64> {
-    let start = line.find(&format!("\"{key}\":"))? + key.len() + 3;
-    let rest = line[start..].trim_start();
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim().parse().ok()
 }
 
 /// `bench_libvips.py` in `mode`: `thumbnail` (libvips' own thumbnail) or `imgproxy` (imgproxy's rule).

@@ -8,7 +8,11 @@ largest of 8, 4, 2 that still covers the target, then `resize` with Lanczos3 to 
 premultiplied around it (imgproxy's vips_resize_go); animations are loaded whole into memory and each
 frame is resized on its own and copied to memory, then joined (imgproxy's transformAnimated).
 
-Run single-threaded with VIPS_CONCURRENCY=1. Settings mirror ours and imgproxy's: JPEG Q with 4:2:0 chroma,
+Run single-threaded with VIPS_CONCURRENCY=1 (libvips still runs a write-behind thread: benches/compare.rs
+pins the process to one core with taskset, and this script reports CPU time of the whole process, every
+thread, next to wall time, and the CPUs it was allowed to run on). --lossless 1 runs the same pipeline but
+encodes losslessly (WebP lossless for WebP, keeping the frames; PNG otherwise): the reference the lossy
+output's SSIM is measured against. Settings mirror ours and imgproxy's: JPEG Q with 4:2:0 chroma,
 optimised Huffman tables and metadata stripped (imgproxy passes optimize_coding and strip to jpegsave),
 WebP Q with effort 4 (libwebp method 4), AVIF Q with the given effort (imgproxy passes 9 - IMGPROXY_AVIF_SPEED,
 so our default speed 8 is effort 1). --pages keeps that many frames of an animation (n=).
@@ -61,9 +65,13 @@ def run_once(buf, args):
     image = thumbnail(buf, args) if args.mode == "thumbnail" else imgproxy_way(buf, args)
     if args.blur > 0:
         image = image.gaussblur(args.blur)
+    if args.format == "jpeg" and image.hasalpha():
+        image = image.flatten(background=[255, 255, 255])
+    if args.lossless:
+        if args.format == "webp":
+            return image, image.write_to_buffer(".webp", lossless=True, strip=True)
+        return image, image.write_to_buffer(".png", compression=1)
     if args.format == "jpeg":
-        if image.hasalpha():
-            image = image.flatten(background=[255, 255, 255])
         return image, image.write_to_buffer(".jpg", Q=args.quality, optimize_coding=True, strip=True)
     if args.format == "webp":
         return image, image.write_to_buffer(".webp", Q=args.quality, effort=4, strip=True)
@@ -88,34 +96,39 @@ def main():
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--save", default="")
     p.add_argument("--mode", choices=["thumbnail", "imgproxy"], default="thumbnail")
+    p.add_argument("--lossless", type=int, default=0)
     args = p.parse_args()
     buf = open(args.file, "rb").read()
     run_once(buf, args)  # warm-up: loads, allocates pools
-    times = []
+    times, cpu = [], []
     for _ in range(args.iterations):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         image, out = run_once(buf, args)
         times.append((time.perf_counter() - start) * 1000.0)
+        cpu.append((time.process_time() - start_cpu) * 1000.0)
     if args.save:
         open(args.save, "wb").write(out)
     print(json.dumps({
         "median_ms": statistics.median(times),
+        "median_cpu_ms": statistics.median(cpu),
         "min_ms": min(times),
         "bytes": len(out),
         "width": image.width,
         "height": image.height,
         "libvips": f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}",
-        "peak_rss_kb": peak_rss_kb(),
+        "peak_rss_kb": int(status_field("VmHWM:").split()[0]) if status_field("VmHWM:") else None,
+        "cpus": status_field("Cpus_allowed_list:"),
     }))
 
 
-def peak_rss_kb():
-    """VmHWM of this process in kB (Linux), or None."""
+def status_field(name):
+    """The value of line `name` in /proc/self/status (Linux), e.g. VmHWM (peak RSS, kB) or
+    Cpus_allowed_list (the CPUs this process may run on), or None."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
+                if line.startswith(name):
+                    return line[len(name):].strip()
     except OSError:
         pass
     return None
