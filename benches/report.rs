@@ -137,7 +137,11 @@ fn score_cell(s: Option<Score>) -> String {
 fn delta_cell(row: &Row, other: usize) -> String {
     let ours = row.engines[0].quality.map(|s| s.ssim);
     match (ours, row.engines.get(other).and_then(|e| e.quality)) {
-        (Some(o), Some(t)) => format!("{:+.4}", o - t.ssim),
+        // Rounds to 4 places first, so a difference below 0.00005 reads 0.0000 and not "-0.0000".
+        (Some(o), Some(t)) => match ((o - t.ssim) * 1e4).round() / 1e4 {
+            d if d == 0.0 => "0.0000".into(),
+            d => format!("{d:+.4}"),
+        },
         _ => NA.into(),
     }
 }
@@ -366,6 +370,13 @@ mod tests {
         assert_eq!(&c[1..6], ["1000", "1100", "1200", "n/a", "0.91x"]);
         assert_eq!(&c[6..10], ["0.9900 / 40.0", "0.9890 / 40.0", "0.9880 / 40.0", "n/a"]);
         assert_eq!(&c[10..12], ["+0.0010", "+0.0020"]);
+        let mut worse = row();
+        worse.engines[0].quality = Some(Score { ssim: 0.98895, psnr: 40.0 });
+        let c = cells(&quality_table(&[worse]));
+        assert_eq!(&c[10..12], ["0.0000", "+0.0010"], "a difference that rounds to zero has no sign");
+        let mut worse = row();
+        worse.engines[0].quality = Some(Score { ssim: 0.9800, psnr: 40.0 });
+        assert_eq!(&cells(&quality_table(&[worse]))[10..12], ["-0.0090", "-0.0080"]);
         assert_eq!(&c[12..], ["n/a", "n/a"]);
     }
 }
