@@ -138,10 +138,14 @@ fn delta_cell(row: &Row, other: usize) -> String {
     let ours = row.engines[0].quality.map(|s| s.ssim);
     match (ours, row.engines.get(other).and_then(|e| e.quality)) {
         // Rounds to 4 places first, so a difference below 0.00005 reads 0.0000 and not "-0.0000".
-        (Some(o), Some(t)) => match ((o - t.ssim) * 1e4).round() / 1e4 {
-            d if d == 0.0 => "0.0000".into(),
-            d => format!("{d:+.4}"),
-        },
+        (Some(o), Some(t)) => {
+            let d = ((o - t.ssim) * 1e4).round() / 1e4;
+            if d == 0.0 {
+                "0.0000".into()
+            } else {
+                format!("{d:+.4}")
+            }
+        }
         _ => NA.into(),
     }
 }
