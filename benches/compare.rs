@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use lambda_media_proxy::pipeline;
 use lambda_media_proxy::plan::ImageFormat;
-use report::{EngineResult, Row, Score, Timing, ENGINES};
+use report::{EngineResult, Rate, Row, Score, Timing, ENGINES};
 
 const ITERATIONS: usize = 15;
 
@@ -105,7 +105,7 @@ fn progress(row: &Row) -> String {
             t.map_or(f64::NAN, |t| t.median_ms),
             t.and_then(|t| t.cpu_ms).unwrap_or(f64::NAN),
             t.and_then(|t| t.cpus.clone()).unwrap_or_default(),
-            e.two_cores.unwrap_or(f64::NAN),
+            e.two_cores.map_or(f64::NAN, |r| r.wall),
             e.quality.map_or(f64::NAN, |s| s.ssim),
         )
     };
@@ -183,8 +183,8 @@ fn check_pinned(timing: &Timing, core: Option<usize>) {
 }
 
 /// Images/s with one image per core: two processes of the same engine at once, one pinned to each
-/// core, summing 1000 / median of each.
-fn run_two(make: impl Fn() -> Option<Command>) -> Option<f64> {
+/// core, summing 1000 / median of each (wall, and CPU).
+fn run_two(make: impl Fn() -> Option<Command>) -> Option<Rate> {
     let children: Vec<_> = TWO_CORES
         .iter()
         .map(|&core| {
@@ -192,13 +192,13 @@ fn run_two(make: impl Fn() -> Option<Command>) -> Option<f64> {
             c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().ok().map(|child| (core, child))
         })
         .collect::<Option<_>>()?;
-    let mut rate = 0.0;
+    let mut timings = Vec::with_capacity(TWO_CORES.len());
     for (core, child) in children {
         let timing = parse(child.wait_with_output().ok()?)?;
         check_pinned(&timing, Some(core));
-        rate += 1000.0 / timing.median_ms;
+        timings.push(timing);
     }
-    Some(rate)
+    Some(Rate::of(&timings))
 }
 
 fn parse(output: Output) -> Option<Timing> {

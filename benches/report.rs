@@ -81,13 +81,41 @@ pub fn score(lossy: &image::RgbImage, reference: &image::RgbImage) -> Option<Sco
     Some(Score { ssim: quality::ssim(pair)?, psnr: quality::psnr(pair)? })
 }
 
+/// Images/s of two processes at once: from their wall time, and from their CPU time (what they would
+/// reach if nothing else ran on their cores; far above the wall figure means the machine was shared).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    /// Σ 1000 / median wall ms.
+    pub wall: f64,
+    /// Σ 1000 / median CPU ms, when every process reported CPU time.
+    pub cpu: Option<f64>,
+}
+
+impl Rate {
+    /// The combined rate of processes that ran at the same time.
+    pub fn of(timings: &[Timing]) -> Rate {
+        let wall = timings.iter().map(|t| 1000.0 / t.median_ms).sum();
+        let cpu = timings.iter().map(|t| t.cpu_ms.map(|c| 1000.0 / c)).sum();
+        Rate { wall, cpu }
+    }
+}
+
+/// "wall (CPU)" images/s.
+fn rate_cell(r: Option<Rate>) -> String {
+    match r {
+        None => NA.into(),
+        Some(Rate { wall, cpu: Some(cpu) }) => format!("{wall:.1} ({cpu:.1})"),
+        Some(Rate { wall, .. }) => format!("{wall:.1}"),
+    }
+}
+
 /// Everything measured for one engine on one workload.
 #[derive(Clone, Debug, Default)]
 pub struct EngineResult {
     /// Single-threaded, pinned to one core.
     pub one_core: Option<Timing>,
     /// Images/s of two processes at once, each pinned to its own core.
-    pub two_cores: Option<f64>,
+    pub two_cores: Option<Rate>,
     /// Lossy output against this engine's own lossless output.
     pub quality: Option<Score>,
 }
@@ -137,7 +165,15 @@ fn score_cell(s: Option<Score>) -> String {
 fn delta_cell(row: &Row, other: usize) -> String {
     let ours = row.engines[0].quality.map(|s| s.ssim);
     match (ours, row.engines.get(other).and_then(|e| e.quality)) {
-        (Some(o), Some(t)) => format!("{:+.4}", o - t.ssim),
+        // Rounds to 4 places first, so a difference below 0.00005 reads 0.0000 and not "-0.0000".
+        (Some(o), Some(t)) => {
+            let d = ((o - t.ssim) * 1e4).round() / 1e4;
+            if d == 0.0 {
+                "0.0000".into()
+            } else {
+                format!("{d:+.4}")
+            }
+        }
         _ => NA.into(),
     }
 }
@@ -187,16 +223,21 @@ pub fn one_core_table(rows: &[Row]) -> String {
 /// and each engine's peak RSS (single-threaded run).
 pub fn two_core_table(rows: &[Row]) -> String {
     let header: Vec<String> = std::iter::once("workload".to_string())
-        .chain(engine_header("img/s 2 cores"))
-        .chain(["ours/libvips thumbnail 2 cores".to_string()])
+        .chain(engine_header("img/s 2 cores (from CPU)"))
+        .chain(["ours/libvips thumbnail 2 cores (from CPU)".to_string()])
         .chain(engine_header("peak MB"))
         .collect();
     let cells = rows.iter().map(|r| {
-        let rate = |i: usize| r.engines[i].two_cores;
+        let (ours, theirs) = (r.engines[0].two_cores, r.engines[THUMBNAIL].two_cores);
+        // A rate, not a time: ours over theirs, so above 1 again means ours is faster.
+        let wall = ratio_cell(ours.map(|r| r.wall), theirs.map(|r| r.wall));
+        let ratio = match ratio_cell(ours.and_then(|r| r.cpu), theirs.and_then(|r| r.cpu)).as_str() {
+            NA => wall,
+            cpu => format!("{wall} ({cpu})"),
+        };
         std::iter::once(r.name.clone())
-            .chain(r.engines.iter().map(|e| opt_cell(e.two_cores, 1)))
-            // A rate, not a time: ours over theirs, so above 1 again means ours is faster.
-            .chain([ratio_cell(rate(0), rate(THUMBNAIL))])
+            .chain(r.engines.iter().map(|e| rate_cell(e.two_cores)))
+            .chain([ratio])
             .chain(r.engines.iter().map(|e| opt_cell(e.one_core.as_ref().and_then(|t| t.peak_mb), 0)))
             .collect()
     });
@@ -318,7 +359,7 @@ mod tests {
         let ms = [50.0, 75.0, 100.0, 60.0];
         for (i, e) in r.engines.iter_mut().enumerate() {
             e.one_core = Some(timing(ms[i], 1000 + i * 100));
-            e.two_cores = Some(2000.0 / ms[i]);
+            e.two_cores = Some(Rate { wall: 2000.0 / ms[i], cpu: Some(2000.0 / ms[i] * 1.5) });
             e.quality = Some(Score { ssim: 0.99 - i as f64 * 0.001, psnr: 40.0 });
         }
         r.engines[3] = EngineResult::default(); // sharp missing: every sharp cell is n/a
@@ -353,10 +394,19 @@ mod tests {
     }
 
     #[test]
+    fn rates_sum_the_processes_and_need_every_cpu_time() {
+        let (a, b) = (timing(50.0, 1), timing(100.0, 1));
+        assert_eq!(Rate::of(&[a.clone(), b.clone()]), Rate { wall: 30.0, cpu: Some(20.0) });
+        let no_cpu = Timing { cpu_ms: None, ..b };
+        assert_eq!(Rate::of(&[a, no_cpu]), Rate { wall: 30.0, cpu: None });
+        assert_eq!(rate_cell(Some(Rate { wall: 30.0, cpu: None })), "30.0");
+    }
+
+    #[test]
     fn two_core_ratio_reads_ours_over_theirs() {
         let c = cells(&two_core_table(&[row()]));
-        assert_eq!(&c[1..5], ["40.0", "26.7", "20.0", "n/a"]);
-        assert_eq!(c[5], "1.50x");
+        assert_eq!(&c[1..5], ["40.0 (60.0)", "26.7 (40.0)", "20.0 (30.0)", "n/a"]);
+        assert_eq!(c[5], "1.50x (1.50x)");
         assert_eq!(&c[6..], ["30", "30", "30", "n/a"]);
     }
 
@@ -366,6 +416,13 @@ mod tests {
         assert_eq!(&c[1..6], ["1000", "1100", "1200", "n/a", "0.91x"]);
         assert_eq!(&c[6..10], ["0.9900 / 40.0", "0.9890 / 40.0", "0.9880 / 40.0", "n/a"]);
         assert_eq!(&c[10..12], ["+0.0010", "+0.0020"]);
+        let mut worse = row();
+        worse.engines[0].quality = Some(Score { ssim: 0.98895, psnr: 40.0 });
+        let c = cells(&quality_table(&[worse]));
+        assert_eq!(&c[10..12], ["0.0000", "+0.0010"], "a difference that rounds to zero has no sign");
+        let mut worse = row();
+        worse.engines[0].quality = Some(Score { ssim: 0.9800, psnr: 40.0 });
+        assert_eq!(&cells(&quality_table(&[worse]))[10..12], ["-0.0090", "-0.0080"]);
         assert_eq!(&c[12..], ["n/a", "n/a"]);
     }
 }
