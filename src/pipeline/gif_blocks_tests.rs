@@ -61,8 +61,15 @@ fn table_bits(p: &[u8]) -> u8 {
 const PAL2: &[u8] = &[0, 0, 0, 255, 255, 255];
 const PAL4: &[u8] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
+/// A frame header, its joined data, and whether the data ended at its terminator.
+type Walked<'a> = (FrameHeader<'a>, Vec<u8>, bool);
+/// A table row: name, sub-blocks of one extension, expected loop count.
+type LoopRow<'a> = (&'a str, &'a [&'a [u8]], Option<u16>);
+/// A table row: name, file, frames, the last frame's data, whether that data was complete.
+type DamageRow<'a> = (&'a str, Vec<u8>, usize, &'a [u8], bool);
+
 /// Every frame header and its joined data, plus the loop count.
-fn walk(bytes: &[u8]) -> (Vec<(FrameHeader<'_>, Vec<u8>, bool)>, Option<u16>) {
+fn walk(bytes: &[u8]) -> (Vec<Walked<'_>>, Option<u16>) {
     let mut blocks = Blocks::new(bytes).unwrap();
     let mut out = Vec::new();
     while let Some(frame) = blocks.next_frame().unwrap() {
@@ -111,7 +118,7 @@ fn headers_palettes_and_control_fields_are_read() {
 
 #[test]
 fn loop_counts_from_netscape_and_animexts() {
-    let rows: &[(&str, &[&[u8]], Option<u16>)] = &[
+    let rows: &[LoopRow<'_>] = &[
         ("NETSCAPE2.0 forever", &[b"NETSCAPE2.0", &[1, 0, 0]], Some(0)),
         ("NETSCAPE2.0 five", &[b"NETSCAPE2.0", &[1, 5, 0]], Some(5)),
         ("ANIMEXTS1.0, the same block by another name", &[b"ANIMEXTS1.0", &[1, 0, 1]], Some(256)),
@@ -139,7 +146,7 @@ fn damaged_files_end_after_what_was_read() {
     unknown_block.extend_from_slice(&[0x99, 1, 2, 3]);
     let without_trailer = good.0.clone();
     let cut_in_data = good.0[..good.0.len() - 3].to_vec();
-    let rows: Vec<(&str, Vec<u8>, usize, &[u8], bool)> = vec![
+    let rows: Vec<DamageRow<'_>> = vec![
         ("an unknown block ends the file", unknown_block, 2, &[4, 5, 6], true),
         ("a missing trailer is no error", without_trailer, 2, &[4, 5, 6], true),
         ("a cut frame keeps the data it has", cut_in_data, 2, &[4], false),

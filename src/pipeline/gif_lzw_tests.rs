@@ -162,11 +162,14 @@ fn a_full_table_works_with_and_without_a_clear_code() {
     }
 }
 
+/// A table row: name, minimum code size, LZW data, pixels wanted, expected result.
+type StreamRow = (&'static str, u8, Vec<u8>, usize, Result<Vec<u8>, LzwError>);
+
 #[test]
 fn edge_cases_of_the_stream() {
     let data = [1u8, 1, 1, 1, 2, 3, 1, 1, 1, 1, 2, 3];
     let full = encode(&data, 2, true);
-    let rows: Vec<(&str, u8, Vec<u8>, usize, Result<Vec<u8>, LzwError>)> = vec![
+    let rows: Vec<StreamRow> = vec![
         ("asking for fewer pixels stops there", 2, full.clone(), 5, Ok(data[..5].to_vec())),
         ("data ending early gives what was decoded", 2, full[..1].to_vec(), 12, Ok(vec![1])),
         ("data ending mid-stream, 16 bits: five codes", 2, full[..2].to_vec(), 12, Ok(vec![1, 1, 1, 1, 2])),
