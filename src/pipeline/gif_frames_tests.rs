@@ -405,3 +405,22 @@ fn write_webp_for_inspection() {
     std::fs::write(&path, &out.bytes).unwrap();
     println!("{path}: {} bytes", out.bytes.len());
 }
+
+/// `GIF_PROBE_OUT=dir`: writes each frame of the GIF resized to 128 px wide, as the pipeline's resize
+/// makes it, as raw RGB/RGBA (`frame-N.raw`), to feed another encoder when comparing output bytes.
+#[test]
+#[ignore]
+fn dump_resized_frames() {
+    use crate::pipeline::resize::{crop_resize, SourceBox};
+    let bytes = probe_input();
+    let info = crate::pipeline::probe::inspect(&bytes).unwrap();
+    let (w, h) = (info.probe.width, info.probe.height);
+    let whole = SourceBox { x: 0.0, y: 0.0, width: f64::from(w), height: f64::from(h) };
+    let dir = std::env::var("GIF_PROBE_OUT").unwrap_or_else(|_| "/tmp".into());
+    let frames = crate::pipeline::animation::decode_frames(&bytes, &info, 1000).unwrap();
+    for (i, f) in frames.into_iter().enumerate() {
+        let small = crop_resize(f.raster, whole, 128, (128 * h / w.max(1)).max(1)).unwrap();
+        let kind = if small.alpha { "rgba" } else { "rgb" };
+        std::fs::write(format!("{dir}/frame-{i}-{kind}-{}.raw", f.delay_ms), &small.data).unwrap();
+    }
+}
