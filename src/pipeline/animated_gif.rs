@@ -10,6 +10,7 @@
 use crate::plan::ImageFormat;
 
 use super::animation::Frame;
+use super::gif_blocks::Blocks;
 use super::probe::SourceInfo;
 use super::PipelineError;
 
@@ -54,21 +55,26 @@ fn cannot(e: impl std::fmt::Display) -> PipelineError {
     PipelineError::CannotEncode(format!("animated gif: {e}"))
 }
 
-/// How many times the source animation plays (0 = forever): GIF NETSCAPE block (absent = once),
-/// WebP `ANIM` chunk, APNG `acTL` `num_plays`. Unreadable or still sources count as forever.
+/// How many times the source animation plays (0 = forever): GIF NETSCAPE2.0/ANIMEXTS1.0 block
+/// (absent = once), WebP `ANIM` chunk, APNG `acTL` `num_plays`. Unreadable or still sources count as
+/// forever.
 pub fn source_loops(input: &[u8], info: &SourceInfo) -> u16 {
     match info.probe.format {
-        ImageFormat::Gif => match gif::DecodeOptions::new().read_info(input).map(|d| d.repeat()) {
-            Ok(gif::Repeat::Infinite) | Err(_) => 0,
-            Ok(gif::Repeat::Finite(0)) => 1,
-            Ok(gif::Repeat::Finite(n)) => n,
-        },
+        ImageFormat::Gif => gif_loops(input),
         ImageFormat::Webp => riff_chunk(input, b"ANIM").and_then(|d| d.get(4..6)).map_or(0, le16),
         ImageFormat::Png => png_chunk(input, b"acTL")
             .and_then(|d| d.get(4..8))
             .map_or(0, |b| u16::try_from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0)),
         _ => 0,
     }
+}
+
+/// The GIF's loop block before its first image, as the `gif` crate and browsers read it.
+fn gif_loops(input: &[u8]) -> u16 {
+    let Ok(mut blocks) = Blocks::new(input) else { return 0 };
+    // Only the blocks before the first image matter; a broken frame does not change them.
+    let _ = blocks.next_frame();
+    blocks.loops().unwrap_or(1)
 }
 
 fn le16(b: &[u8]) -> u16 {

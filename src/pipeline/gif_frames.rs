@@ -1,17 +1,20 @@
 //! Animated GIF frames composited into one reused canvas (SPEC §2 "Animation"), for `animation.rs`.
 //!
-//! The `gif` crate decodes each frame's LZW data to palette indices; this module draws them onto a
-//! single RGBA canvas with the frame's transparency and then applies the frame's disposal before the
-//! next one (none/keep: leave it; background: clear the frame's rectangle to transparent, as browsers
-//! and libvips do rather than painting the background colour; previous: put back what was under the
-//! rectangle). That is the `image` crate's compositing, without its full-canvas RGBA buffer and
-//! per-pixel blend per frame: one index buffer, one canvas and one saved rectangle serve every frame.
-//! Frames are handed out one at a time, so a request never holds more than one full-size frame; a
-//! frame with no transparent pixel is handed out as RGB.
-//! Knows nothing of the plan or of encoders.
+//! `gif_blocks.rs` walks the container and `gif_lzw.rs` decodes each frame's LZW data to palette
+//! indices (our own, about 3× the `gif` crate's speed: issue 3's animated GIF → WebP workload); this
+//! module draws them onto a single RGBA canvas with the frame's transparency and then applies the
+//! frame's disposal before the next one (none/keep: leave it; background: clear the frame's rectangle
+//! to transparent, as browsers and libvips do rather than painting the background colour; previous:
+//! put back what was under the rectangle). That is the `image` crate's compositing, without its
+//! full-canvas RGBA buffer and per-pixel blend per frame: one index buffer, one canvas and one saved
+//! rectangle serve every frame. Interlaced frames are drawn from the index buffer in stream order, row
+//! by row to their place, so they need no deinterlacing copy. A frame whose data ends early shows
+//! the pixels it holds over what was there (as browsers do). Frames are handed out one at a time, so
+//! a request never holds more than one full-size frame; a canvas with no transparent pixel is handed
+//! out as RGB. Knows nothing of the plan or of encoders.
 
-use gif::{ColorOutput, DecodeOptions, DisposalMethod, MemoryLimit};
-
+use super::gif_blocks::{Blocks, Disposal, FrameHeader};
+use super::gif_lzw::{Lzw, SLACK};
 use super::raster::Raster;
 use super::PipelineError;
 
@@ -29,19 +32,26 @@ struct Rect {
 enum Pending {
     Nothing,
     Clear(Rect),
-    Restore(Rect),
+    /// Put the saved rectangle back; the flag is whether the canvas was opaque before.
+    Restore(Rect, bool),
 }
 
 /// Decodes the frames of a GIF one by one onto one canvas.
 pub struct GifFrames<'a> {
-    decoder: gif::Decoder<&'a [u8]>,
+    blocks: Blocks<'a>,
+    lzw: Lzw,
+    /// The current frame's LZW sub-blocks joined, reused.
+    data: Vec<u8>,
     width: usize,
     height: usize,
     /// RGBA, `width × height × 4`; starts transparent, as in browsers and the `image` crate.
     canvas: Vec<u8>,
+    /// Whether every canvas pixel is known to be opaque (drawing never makes one transparent, so
+    /// once true it stays true until a disposal clears or restores).
+    opaque: bool,
     /// The rectangle under a frame disposed to "previous", saved before it was drawn.
     saved: Vec<u8>,
-    /// The current frame's palette indices, reused.
+    /// The current frame's palette indices in stream order, reused (plus the LZW decoder's slack).
     indices: Vec<u8>,
     pending: Pending,
     /// Largest index buffer one frame may need, in bytes.
@@ -52,55 +62,62 @@ impl<'a> GifFrames<'a> {
     /// Reads the header. `frame_cap` bounds one frame's index buffer (a frame may claim up to
     /// 65535×65535 pixels whatever the canvas size).
     pub fn new(input: &'a [u8], frame_cap: u64) -> Result<GifFrames<'a>, PipelineError> {
-        let mut options = DecodeOptions::new();
-        options.set_color_output(ColorOutput::Indexed);
-        if let Some(cap) = std::num::NonZeroU64::new(frame_cap) {
-            options.set_memory_limit(MemoryLimit::Bytes(cap));
-        }
-        let decoder = options.read_info(input).map_err(corrupt)?;
-        let (width, height) = (usize::from(decoder.width()), usize::from(decoder.height()));
-        let canvas = vec![0u8; width * height * 4];
-        let (saved, indices, pending) = (Vec::new(), Vec::new(), Pending::Nothing);
-        Ok(GifFrames { decoder, width, height, canvas, saved, indices, pending, frame_cap })
+        let blocks = Blocks::new(input)?;
+        let (width, height) = (usize::from(blocks.screen().width), usize::from(blocks.screen().height));
+        Ok(GifFrames {
+            blocks,
+            lzw: Lzw::default(),
+            data: Vec::new(),
+            width,
+            height,
+            canvas: vec![0u8; width * height * 4],
+            opaque: false,
+            saved: Vec::new(),
+            indices: Vec::new(),
+            pending: Pending::Nothing,
+            frame_cap,
+        })
     }
 
     /// The next composited frame as a full-canvas RGBA copy and its delay in milliseconds, or `None`
     /// after the last frame.
     pub fn next_frame(&mut self) -> Result<Option<(Raster, u32)>, PipelineError> {
         self.dispose_previous();
-        let Some(frame) = self.decoder.next_frame_info().map_err(corrupt)? else {
+        let Some(frame) = self.blocks.next_frame()? else {
             return Ok(None);
         };
-        let (left, top) = (usize::from(frame.left), usize::from(frame.top));
         let (fw, fh) = (usize::from(frame.width), usize::from(frame.height));
-        let (dispose, transparent, delay) = (frame.dispose, frame.transparent, u32::from(frame.delay) * 10);
         if (fw as u64) * (fh as u64) > self.frame_cap {
             return Err(corrupt("GIF frame larger than the allocation cap"));
         }
-        let lut = palette_lut(self.decoder.palette().map_err(corrupt)?, transparent);
-        self.indices.resize(fw * fh, 0);
-        self.decoder.read_into_buffer(&mut self.indices).map_err(corrupt)?;
-        let rect = self.clip(left, top, fw, fh);
-        self.pending = match dispose {
-            DisposalMethod::Background => Pending::Clear(rect),
-            DisposalMethod::Previous => {
+        self.blocks.read_data(&mut self.data);
+        // Only grows: the bytes a smaller frame does not decode are never read.
+        if self.indices.len() < fw * fh + SLACK {
+            self.indices.resize(fw * fh + SLACK, 0);
+        }
+        let decoded = self.lzw.decode(frame.min_code_size, &self.data, &mut self.indices, fw * fh).map_err(corrupt)?;
+        let rect = self.clip(usize::from(frame.left), usize::from(frame.top), fw, fh);
+        self.pending = match frame.disposal {
+            Disposal::Background => Pending::Clear(rect),
+            Disposal::Previous => {
                 self.saved = self.copy_out(rect);
-                Pending::Restore(rect)
+                Pending::Restore(rect, self.opaque)
             }
-            DisposalMethod::Keep | DisposalMethod::Any => Pending::Nothing,
+            Disposal::Keep => Pending::Nothing,
         };
-        self.draw(rect, left, top, fw, &lut);
-        Ok(Some((self.snapshot(), delay)))
+        self.draw(rect, &frame, decoded);
+        Ok(Some((self.snapshot(), u32::from(frame.delay_cs) * 10)))
     }
 
     /// A copy of the canvas: RGB when every pixel is opaque (most animations once their first frame
     /// is drawn), so that the resize skips premultiplying and works on three channels, else RGBA.
-    fn snapshot(&self) -> Raster {
+    fn snapshot(&mut self) -> Raster {
         let (width, height) = (self.width as u32, self.height as u32);
-        if self.canvas.chunks_exact(4).all(|px| px[3] == 255) {
-            let mut data = Vec::with_capacity(self.width * self.height * 3);
-            for px in self.canvas.chunks_exact(4) {
-                data.extend_from_slice(&px[..3]);
+        self.opaque = self.opaque || self.canvas.chunks_exact(4).all(|px| px[3] == 255);
+        if self.opaque {
+            let mut data = vec![0u8; self.width * self.height * 3];
+            for (rgb, px) in data.chunks_exact_mut(3).zip(self.canvas.chunks_exact(4)) {
+                rgb.copy_from_slice(&px[..3]);
             }
             return Raster { width, height, alpha: false, data };
         }
@@ -113,27 +130,33 @@ impl<'a> GifFrames<'a> {
         Rect { x, y, width: fw.min(self.width - x), height: fh.min(self.height - y) }
     }
 
-    /// Draws the opaque pixels of the current frame's indices onto the canvas inside `rect`.
-    fn draw(&mut self, rect: Rect, left: usize, top: usize, fw: usize, lut: &[[u8; 4]; 256]) {
+    /// Draws the opaque pixels among the first `decoded` indices (stream order) of `frame` onto the
+    /// canvas inside `rect`.
+    fn draw(&mut self, rect: Rect, frame: &FrameHeader<'_>, decoded: usize) {
+        let (fw, fh) = (usize::from(frame.width), usize::from(frame.height));
         if rect.width == 0 || rect.height == 0 {
             return;
         }
-        let stride = self.width * 4;
-        for row in 0..rect.height {
-            let src_start = (rect.y + row - top) * fw + (rect.x - left);
-            let dst_start = (rect.y + row) * stride + rect.x * 4;
-            let (Some(src), Some(dst)) = (
-                self.indices.get(src_start..src_start + rect.width),
-                self.canvas.get_mut(dst_start..dst_start + rect.width * 4),
-            ) else {
+        let lut = palette_lut(frame.palette, frame.transparent);
+        // `clip` only ever cuts a frame on the right and at the bottom, so row `k` of the data
+        // starts at the rectangle's left edge.
+        let (top, stride) = (usize::from(frame.top), self.width * 4);
+        for (k, row) in stream_rows(fh, frame.interlaced).enumerate() {
+            let (src_start, y) = (k * fw, top + row);
+            if src_start >= decoded {
+                break;
+            }
+            if y < rect.y || y >= rect.y + rect.height {
+                continue;
+            }
+            let count = (decoded - src_start).min(fw).min(rect.width);
+            let dst_start = y * stride + rect.x * 4;
+            let (Some(src), Some(dst)) =
+                (self.indices.get(src_start..src_start + count), self.canvas.get_mut(dst_start..dst_start + count * 4))
+            else {
                 continue;
             };
-            for (&index, px) in src.iter().zip(dst.chunks_exact_mut(4)) {
-                let colour = lut[usize::from(index)];
-                if colour[3] != 0 {
-                    px.copy_from_slice(&colour);
-                }
-            }
+            draw_row(src, dst, &lut);
         }
     }
 
@@ -141,13 +164,17 @@ impl<'a> GifFrames<'a> {
     fn dispose_previous(&mut self) {
         match std::mem::replace(&mut self.pending, Pending::Nothing) {
             Pending::Nothing => {}
-            Pending::Clear(rect) => self.rows_mut(rect).for_each(|row| row.fill(0)),
-            Pending::Restore(rect) => {
+            Pending::Clear(rect) => {
+                self.rows_mut(rect).for_each(|row| row.fill(0));
+                self.opaque = self.opaque && (rect.width == 0 || rect.height == 0);
+            }
+            Pending::Restore(rect, was_opaque) => {
                 let saved = std::mem::take(&mut self.saved);
                 for (row, old) in self.rows_mut(rect).zip(saved.chunks_exact((rect.width * 4).max(1))) {
                     row.copy_from_slice(old);
                 }
                 self.saved = saved;
+                self.opaque = was_opaque;
             }
         }
     }
@@ -171,6 +198,24 @@ impl<'a> GifFrames<'a> {
             .skip(rect.y)
             .take(rect.height)
             .filter_map(move |row| row.get_mut(span.clone()))
+    }
+}
+
+/// The frame's rows in the order its data stores them: top to bottom, or GIF's four interlace
+/// passes (every 8th row from 0, every 8th from 4, every 4th from 2, every 2nd from 1).
+fn stream_rows(height: usize, interlaced: bool) -> impl Iterator<Item = usize> {
+    let passes: &[(usize, usize)] = if interlaced { &[(0, 8), (4, 8), (2, 4), (1, 2)] } else { &[(0, 1)] };
+    passes.iter().flat_map(move |&(first, step)| (first..height).step_by(step))
+}
+
+/// Paints one row: each index's colour, except where it is transparent (alpha 0 in `lut`).
+#[inline]
+fn draw_row(src: &[u8], dst: &mut [u8], lut: &[[u8; 4]; 256]) {
+    for (&index, px) in src.iter().zip(dst.chunks_exact_mut(4)) {
+        let colour = lut[usize::from(index)];
+        if colour[3] != 0 {
+            px.copy_from_slice(&colour);
+        }
     }
 }
 
