@@ -29,8 +29,16 @@ pub struct Frame {
     pub delay_ms: u32,
 }
 
-/// Browsers show frames shorter than this at 100 ms; libwebp needs a positive duration anyway.
-const MIN_DELAY_MS: u32 = 10;
+/// How long a frame of `ms` is shown: Chromium and Firefox play a delay of 10 ms or less (GIF 0 or 1
+/// centisecond, common in the wild) at 100 ms, and libvips writes such frames as 100 ms too; keeping 0
+/// or 10 would make the converted animation run up to ten times faster than its source in a browser.
+pub fn displayed_delay_ms(ms: u32) -> u32 {
+    if ms <= 10 {
+        100
+    } else {
+        ms
+    }
+}
 
 /// Whether this source can be decoded frame by frame here.
 pub fn decodable(format: ImageFormat) -> bool {
@@ -87,7 +95,7 @@ fn gif_frames(
     let mut count = 0;
     while count < max {
         let Some((raster, delay_ms)) = frames.next_frame()? else { break };
-        each(Frame { raster, delay_ms: delay_ms.max(MIN_DELAY_MS) })?;
+        each(Frame { raster, delay_ms: displayed_delay_ms(delay_ms) })?;
         count += 1;
     }
     Ok(count)
@@ -117,7 +125,7 @@ fn image_frames(
         let buffer = frame.into_buffer();
         let (width, height) = buffer.dimensions();
         let raster = Raster { width, height, alpha: true, data: buffer.into_raw() };
-        each(Frame { raster, delay_ms: delay_ms.max(MIN_DELAY_MS) })?;
+        each(Frame { raster, delay_ms: displayed_delay_ms(delay_ms) })?;
         count += 1;
     }
     Ok(count)
@@ -171,7 +179,7 @@ fn webp_read_frames(
         // until the next call; we copy it out at once.
         let data = unsafe { std::slice::from_raw_parts(buf, len) }.to_vec();
         let raster = Raster { width: info.canvas_width, height: info.canvas_height, alpha: true, data };
-        let delay_ms = u32::try_from(timestamp.saturating_sub(previous)).unwrap_or(0).max(MIN_DELAY_MS);
+        let delay_ms = displayed_delay_ms(u32::try_from(timestamp.saturating_sub(previous)).unwrap_or(0));
         previous = timestamp;
         each(Frame { raster, delay_ms })?;
         count += 1;
@@ -292,6 +300,26 @@ mod tests {
             assert!(frames.iter().all(|f| (f.raster.width, f.raster.height) == (245, 245)), "{name}");
             assert_eq!(decode_frames(&bytes, &info, 5).unwrap().len(), 5, "{name} capped");
         }
+    }
+
+    /// Frames of 10 ms or less play at 100 ms in browsers: iss634.gif's first frame says 0 cs, and its
+    /// conversion must not run faster than the GIF does in a browser. Raw delays read by the `gif` crate.
+    #[test]
+    fn tiny_gif_delays_become_what_browsers_show() {
+        for (ms, want) in [(0, 100), (10, 100), (20, 20), (70, 70)] {
+            assert_eq!(displayed_delay_ms(ms), want, "{ms} ms");
+        }
+        let bytes = corpus("formats/iss634.gif");
+        let mut raw = Vec::new();
+        let mut decoder = gif::DecodeOptions::new().read_info(bytes.as_slice()).unwrap();
+        while let Some(frame) = decoder.read_next_frame().unwrap() {
+            raw.push(u32::from(frame.delay) * 10);
+        }
+        assert!(raw.iter().any(|&d| d <= 10) && raw.iter().any(|&d| d > 10), "the file has both kinds: {raw:?}");
+        let info = probe::inspect(&bytes).unwrap();
+        let got: Vec<u32> = decode_frames(&bytes, &info, 1000).unwrap().iter().map(|f| f.delay_ms).collect();
+        let want: Vec<u32> = raw.iter().map(|&d| if d <= 10 { 100 } else { d }).collect();
+        assert_eq!(got, want);
     }
 
     #[test]
