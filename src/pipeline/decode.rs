@@ -33,7 +33,7 @@ pub fn decode(input: &[u8], info: &SourceInfo, shrink_hint: f64, deadline: Insta
         ImageFormat::Webp if info.probe.frames > 1 => decode_webp_first_frame(input),
         ImageFormat::Webp => decode_webp(input, info, shrink_hint),
         ImageFormat::Png => super::png_stream::decode(input, info, shrink_hint),
-        ImageFormat::Gif => decode_with_image(input, info, image::ImageFormat::Gif),
+        ImageFormat::Gif => decode_gif_first_frame(input, info),
         ImageFormat::Bmp => decode_with_image(input, info, image::ImageFormat::Bmp),
         ImageFormat::Ico => decode_with_image(input, info, image::ImageFormat::Ico),
         ImageFormat::Tiff => decode_with_image(input, info, image::ImageFormat::Tiff),
@@ -241,6 +241,14 @@ fn first_anim_frame(dec: *mut webp::WebPAnimDecoder) -> Result<Raster, PipelineE
 /// How much memory the `image` crate may allocate: the probed size at 16 bits × 4 channels, plus slack.
 fn alloc_budget(info: &SourceInfo) -> u64 {
     u64::from(info.probe.width) * u64::from(info.probe.height) * 8 + (16 << 20)
+}
+
+/// A GIF as a still (one frame, or the first of an animation), through our own GIF reader: the same
+/// compositing, damage rules (a cut frame shows what it holds) and frame cap as animations.
+fn decode_gif_first_frame(input: &[u8], info: &SourceInfo) -> Result<Raster, PipelineError> {
+    let mut frames = super::gif_frames::GifFrames::new(input, alloc_budget(info))?;
+    let (raster, _) = frames.next_frame()?.ok_or_else(|| PipelineError::Corrupt("GIF without frames".into()))?;
+    Ok(raster)
 }
 
 pub(super) fn decode_with_image(
