@@ -105,10 +105,10 @@ fn tj_err(e: turbojpeg::Error) -> PipelineError {
 
 fn decode_jpeg(input: &[u8], info: &SourceInfo, shrink_hint: f64) -> Result<Raster, PipelineError> {
     let shrink = jpeg_shrink(shrink_hint);
-    // Baseline files at 1/4 go through our own scaled decoder, where it measures faster than
-    // libjpeg-turbo (at 1/8 it is level, at 1/2 slower: docs/BENCHMARKS.md, "Own baseline decoder").
+    // Baseline files at 1/4 and 1/8 go through our own scaled decoder, where it measures faster than
+    // libjpeg-turbo (at 1/2 slower: docs/BENCHMARKS.md, "Own baseline decoder").
     // Anything it does not take (or finds corrupt) is `None` and falls through to libjpeg-turbo.
-    if shrink == 4 && !info.progressive {
+    if matches!(shrink, 4 | 8) && !info.progressive {
         if let Some(raster) = super::jpeg_scaled::decode(input, info.probe.width, info.probe.height, shrink) {
             return Ok(raster);
         }

@@ -146,9 +146,88 @@ fn slow_value(bits: &mut Bits, e: u32) -> i32 {
     value
 }
 
+/// A DC difference or AC (symbol, value) that the lookup entry `e` did not resolve whole: extra bits
+/// that did not fit, or a code longer than [`LOOKAHEAD`]. Refills before (these take up to 31 bits)
+/// and after (so the caller's "≥ 56 − 10·i bits" budget holds again). Returns the symbol (for AC: run
+/// in the high nibble; 0 for a SLOW DC entry) and the value.
+#[cold]
+#[inline(never)]
+fn other<'a>(table: &Table, mut bits: Bits<'a>, e: u32) -> Result<(u32, i32, Bits<'a>), ()> {
+    bits.refill();
+    let (symbol, value) = if e & SLOW != 0 {
+        let run = (e >> 8) & 15;
+        let size = (e >> 12) & 15;
+        (run << 4 | size, slow_value(&mut bits, e))
+    } else {
+        let (symbol, value, after) = table.long(bits)?;
+        bits = after;
+        (symbol, value)
+    };
+    bits.refill();
+    Ok((symbol, value, bits))
+}
+
+/// Bits one FAST entry may take (code and extra bits within the lookahead).
+const FAST_MAX: u32 = LOOKAHEAD;
+
+/// AC symbols decoded between two refills in the steady state: a refill leaves ≥ 56 bits and each
+/// FAST symbol takes ≤ [`FAST_MAX`], so five symbols always find the ≥ 10 bits their lookup needs.
+const PER_REFILL: u32 = 5;
+const _: () = assert!(56 >= PER_REFILL * FAST_MAX);
+
+/// Decodes one AC symbol and adds its coefficient into `out`; `Ok(true)` when the block is complete
+/// (end of block, or coefficient 63 done). The caller guarantees ≥ [`FAST_MAX`] buffered bits.
+#[inline(always)]
+fn ac_step<const N: usize>(
+    bits: &mut Bits,
+    ac: &Table,
+    k: &mut usize,
+    out: &mut [f32; N],
+    w: &[[f32; N]; 64],
+) -> Result<bool, ()> {
+    let e = ac.entry(bits);
+    let (run, value);
+    if e & FAST != 0 {
+        bits.consume(e & LEN_MASK);
+        (run, value) = (((e >> 8) & 15) as usize, (e as i32) >> 16);
+    } else if e & EOB != 0 {
+        bits.consume(e & LEN_MASK);
+        return Ok(true);
+    } else if e & SLOW != 0 {
+        // Code and extra bits take up to 25 bits: refill around them so the caller's budget holds.
+        // Common enough (large coefficients behind short codes) to stay out of the cold call.
+        bits.refill();
+        (run, value) = (((e >> 8) & 15) as usize, slow_value(bits, e));
+        bits.refill();
+    } else {
+        let (symbol, v, after) = other(ac, *bits, e)?;
+        *bits = after;
+        if symbol & 15 == 0 && symbol >> 4 != 15 {
+            return Ok(true);
+        }
+        (run, value) = ((symbol >> 4) as usize, v);
+    }
+    *k += run;
+    if *k > 63 {
+        return Err(());
+    }
+    if N > 1 {
+        let v = value as f32;
+        for (o, &wi) in out.iter_mut().zip(&w[*k & 63]) {
+            *o += v * wi;
+        }
+    }
+    *k += 1;
+    Ok(*k == 64)
+}
+
 /// Decodes one block and returns its `N` scaled output samples, level-shifted, plus ½ for rounding.
 /// `pred` is the component's DC predictor; `w[k]` the weights of zig-zag coefficient `k`.
 /// Not inlined: in a function of its own the bit buffer, `k` and the samples all fit in registers.
+///
+/// The refill is off the per-symbol path: one refill serves the DC symbol and four AC symbols, then
+/// every further refill five (each FAST entry takes ≤ 10 bits of the ≥ 56 a refill leaves; the rare
+/// other entries refill for themselves). Per symbol that leaves lookup → shift → lookup as the chain.
 #[inline(never)]
 pub fn block<const N: usize>(
     reader: &mut Bits,
@@ -164,10 +243,8 @@ pub fn block<const N: usize>(
     let diff = if e & FAST != 0 {
         bits.consume(e & LEN_MASK);
         (e as i32) >> 16
-    } else if e & SLOW != 0 {
-        slow_value(&mut bits, e)
     } else {
-        let (_, value, after) = dc.long(bits)?;
+        let (_, value, after) = other(dc, bits, e)?;
         bits = after;
         value
     };
@@ -179,39 +256,29 @@ pub fn block<const N: usize>(
         *o = 128.5 + c0 * wi;
     }
     let mut k = 1usize;
-    while k < 64 {
-        // Unconditional: a refill is cheaper than a mispredicted "is it needed" branch (measured).
-        bits.refill();
-        let e = ac.entry(&bits);
-        let (run, value);
-        if e & FAST != 0 {
-            bits.consume(e & LEN_MASK);
-            (run, value) = (((e >> 8) & 15) as usize, (e as i32) >> 16);
-        } else if e & SLOW != 0 {
-            (run, value) = (((e >> 8) & 15) as usize, slow_value(&mut bits, e));
-        } else if e & EOB != 0 {
-            bits.consume(e & LEN_MASK);
-            break;
-        } else {
-            let (symbol, v, after) = ac.long(bits)?;
-            bits = after;
-            if symbol & 15 == 0 && symbol >> 4 != 15 {
+    let s = &mut bits;
+    // ≥ 46 bits left: four symbols, then the steady state.
+    let done = ac_step(s, ac, &mut k, &mut out, w)?
+        || ac_step(s, ac, &mut k, &mut out, w)?
+        || ac_step(s, ac, &mut k, &mut out, w)?
+        || ac_step(s, ac, &mut k, &mut out, w)?;
+    if !done {
+        loop {
+            s.refill();
+            if ac_step(s, ac, &mut k, &mut out, w)?
+                || ac_step(s, ac, &mut k, &mut out, w)?
+                || ac_step(s, ac, &mut k, &mut out, w)?
+                || ac_step(s, ac, &mut k, &mut out, w)?
+                || ac_step(s, ac, &mut k, &mut out, w)?
+            {
                 break;
             }
-            (run, value) = ((symbol >> 4) as usize, v);
         }
-        k += run;
-        if k > 63 {
-            return Err(());
-        }
-        if N > 1 {
-            let v = value as f32;
-            for (o, &wi) in out.iter_mut().zip(&w[k & 63]) {
-                *o += v * wi;
-            }
-        }
-        k += 1;
     }
     *reader = bits;
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "huffman_tests.rs"]
+mod tests;
