@@ -31,7 +31,6 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::raster::Raster;
@@ -61,7 +60,6 @@ where
     if Instant::now() >= deadline {
         return Err(PipelineError::Timeout); // no fork for a request that is already out of time
     }
-    quiet_panics_in_children();
     let (read, write) = pipe()?;
     // SAFETY: fork has no preconditions; the child below only runs `work` and then `_exit`s.
     let pid = unsafe { libc::fork() };
@@ -79,32 +77,12 @@ where
     child.finish(reply, deadline, failed)
 }
 
-/// Set only in a forked child's copy of memory: its panics skip the panic hook.
-static IN_CHILD: AtomicBool = AtomicBool::new(false);
-
-/// Wraps the panic hook, once, so that a panic in a forked child prints nothing. The default hook
-/// locks stderr and may capture a backtrace (another global lock); if another thread of the parent
-/// held either at the instant of the fork, the child would wait on it forever and only the deadline
-/// kill would end it. The child's panic is reported by its exit status instead.
-fn quiet_panics_in_children() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !IN_CHILD.load(Ordering::Relaxed) {
-                previous(info);
-            }
-        }));
-    });
-}
-
 /// The child's whole life: run, send, `_exit` (never returns into the caller's stack).
 fn child<F>(write: &OwnedFd, work: F) -> !
 where
     F: FnOnce() -> Result<Raster, PipelineError>,
 {
     close_other_fds(write.as_raw_fd());
-    IN_CHILD.store(true, Ordering::Relaxed);
     let status = match catch_unwind(AssertUnwindSafe(work)) {
         Ok(result) if send(write.as_raw_fd(), &result) => 0,
         Ok(_) => 2,
