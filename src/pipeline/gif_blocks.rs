@@ -8,6 +8,7 @@
 //! its data holds). Only a bad header or a frame without any colour table is an error. Knows
 //! nothing of pixels, canvases or the plan.
 
+use super::probe::colour_table_len;
 use super::PipelineError;
 
 /// What a frame asks to be done to its rectangle before the next frame is drawn (GIF89a §23).
@@ -87,14 +88,9 @@ impl<'a> Blocks<'a> {
         let (width, height) = (le16(desc, 0), le16(desc, 2));
         let flags = desc.get(4).copied().unwrap_or(0);
         let mut pos = 13;
-        let palette = if flags & 0x80 != 0 {
-            let len = 3 << ((flags & 7) + 1);
-            let table = input.get(pos..pos + len).ok_or_else(|| corrupt("global colour table cut short"))?;
-            pos += len;
-            table
-        } else {
-            &[]
-        };
+        let len = colour_table_len(flags);
+        let palette = input.get(pos..pos + len).ok_or_else(|| corrupt("global colour table cut short"))?;
+        pos += len;
         Ok(Blocks { input, pos, screen: Screen { width, height, palette }, loops: None, done: false })
     }
 
@@ -138,8 +134,8 @@ impl<'a> Blocks<'a> {
         let flags = desc.get(8).copied().unwrap_or(0);
         let mut pos = self.pos + 10;
         let mut palette = self.screen.palette;
-        if flags & 0x80 != 0 {
-            let len = 3 << ((flags & 7) + 1);
+        let len = colour_table_len(flags);
+        if len > 0 {
             let Some(table) = self.input.get(pos..pos + len) else {
                 self.done = true;
                 return Ok(None);

@@ -262,7 +262,8 @@ fn gif(input: &[u8]) -> Result<SourceInfo, PipelineError> {
     Ok(info)
 }
 
-fn colour_table_len(packed: u8) -> usize {
+/// Bytes of the GIF colour table a logical screen or image descriptor's packed byte announces (0: none).
+pub(super) fn colour_table_len(packed: u8) -> usize {
     if packed & 0x80 == 0 {
         0
     } else {
