@@ -17,7 +17,13 @@
 //!
 //! The child: only the calling thread survives `fork()`; it runs the closure under `catch_unwind`,
 //! writes with raw `libc::write`, and ends with `libc::_exit` — no destructors, atexit handlers,
-//! stdout flushing or tracing. The closure allocates, and the global allocator is mimalloc
+//! stdout flushing or tracing. A lock another thread held at the fork stays held in the child for
+//! ever, so the child must not touch std's process-wide locks: a panic there (rav1d's abort is a
+//! panic first) would run the default hook, which locks stderr and, under `RUST_BACKTRACE`, std's
+//! backtrace lock. [`install_quiet_child_hook`] wraps the hook once, in the parent, before the first
+//! fork: in a child it writes one line with raw `write(2)` and takes no lock. (Debug builds of rav1d
+//! also captured a backtrace per buffer borrow, taking that lock in parent threads all the time:
+//! `Cargo.toml` turns those checks off, as release builds always had them.) The closure allocates, and the global allocator is mimalloc
 //! (`src/lib.rs`), which registers no `pthread_atfork` handlers: its per-thread heaps are lock-free,
 //! but if another thread holds one of mimalloc's few global locks (arena reservation, abandoned
 //! segments, heap lists) at the instant of the fork, the child's allocation could wait forever. The
@@ -31,6 +37,8 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use super::raster::Raster;
@@ -60,6 +68,7 @@ where
     if Instant::now() >= deadline {
         return Err(PipelineError::Timeout); // no fork for a request that is already out of time
     }
+    install_quiet_child_hook();
     let (read, write) = pipe()?;
     // SAFETY: fork has no preconditions; the child below only runs `work` and then `_exit`s.
     let pid = unsafe { libc::fork() };
@@ -82,6 +91,7 @@ fn child<F>(write: &OwnedFd, work: F) -> !
 where
     F: FnOnce() -> Result<Raster, PipelineError>,
 {
+    IN_CHILD.store(true, Ordering::Relaxed);
     close_other_fds(write.as_raw_fd());
     let status = match catch_unwind(AssertUnwindSafe(work)) {
         Ok(result) if send(write.as_raw_fd(), &result) => 0,
@@ -91,6 +101,28 @@ where
     // SAFETY: _exit ends the child at once, skipping destructors and atexit handlers (which belong to
     // the parent's state) — the point of the design.
     unsafe { libc::_exit(status) }
+}
+
+/// True in a forked child only (set right after `fork`, before any work): the panic hook's switch.
+static IN_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Wraps the process' panic hook, once and in the parent: in a forked child a panic writes one fixed
+/// line to stderr with `write(2)` (no stderr lock, no backtrace, no allocation); everywhere else the
+/// previous hook runs unchanged. Installing it in the child instead would take the hook's own lock.
+fn install_quiet_child_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_CHILD.load(Ordering::Relaxed) {
+                const LINE: &[u8] = b"isolated decoder panicked; the child exits and the file is refused\n";
+                // SAFETY: writing a static buffer to stderr; the result does not matter.
+                unsafe { libc::write(2, LINE.as_ptr().cast(), LINE.len()) };
+            } else {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// Closes every inherited descriptor above stderr except `keep`: the reply pipes of concurrent

@@ -193,3 +193,31 @@ fn garbled_replies_are_refused() {
         assert_eq!(parse(head, body), None, "{name}");
     }
 }
+
+/// A panicking child must not need any lock a parent thread can hold at the fork. Here a parent thread
+/// holds std's backtrace lock most of the time (what rav1d's debug checks did, and what any thread
+/// panicking under `RUST_BACKTRACE` does) and writes to stderr; every panicking child must still come
+/// back as `Corrupt` well before its deadline, not as `Timeout`.
+#[test]
+fn a_panicking_child_takes_no_lock_a_parent_thread_holds() {
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let busy = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let trace = std::backtrace::Backtrace::force_capture();
+                eprint!("{}", trace.to_string().len() % 2);
+            }
+        })
+    };
+    let timeouts = (0..40)
+        .filter(|_| {
+            let got = run("test work", reply_bound(16), soon(5_000), || panic!("decoder bug (expected by this test)"));
+            assert!(matches!(got, Err(PipelineError::Corrupt(_)) | Err(PipelineError::Timeout)), "{got:?}");
+            got == Err(PipelineError::Timeout)
+        })
+        .count();
+    stop.store(true, Ordering::Relaxed);
+    assert!(busy.join().is_ok());
+    assert_eq!(timeouts, 0, "children hung on a lock held at the fork");
+}
