@@ -51,6 +51,21 @@ pub fn decode_in_process(input: &[u8], info: &SourceInfo) -> Result<Raster, Pipe
     decode_items(&items, u64::from(info.probe.width) * u64::from(info.probe.height))
 }
 
+/// The colour item's AV1 base quantiser index and dav1d pixel layout (in process, single images only):
+/// lets the encoder's tests read back what was written.
+#[cfg(test)]
+pub fn coding_facts(input: &[u8], info: &SourceInfo) -> Result<(u8, u32), PipelineError> {
+    let items = avif_container::parse(input)?;
+    let Av1Image::Single(color) = &items.color else {
+        return Err(PipelineError::Unsupported("grid".into()));
+    };
+    let pic = Picture::decode(color, u64::from(info.probe.width) * u64::from(info.probe.height))?;
+    // SAFETY: a decoded picture points at its live frame header.
+    let header = pic.pic.frame_hdr.map(|f| unsafe { f.as_ref() });
+    let q = header.map(|f| f.quant.yac).ok_or_else(|| PipelineError::Corrupt("no frame header".into()))?;
+    Ok((q, pic.pic.p.layout))
+}
+
 /// The AV1 part: decodes the parsed items (colour, alpha, grid tiles) within `limit` pixels.
 fn decode_items(items: &AvifItems, limit: u64) -> Result<Raster, PipelineError> {
     match (&items.color, &items.alpha) {

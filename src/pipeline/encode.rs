@@ -3,7 +3,7 @@
 //! JPEG through libjpeg-turbo with 4:2:0 chroma subsampling and optimised Huffman tables (imgproxy calls
 //! libvips `jpegsave` with `optimize_coding` on, as sharp does; libvips' own default is off), progressive
 //! when asked. PNG through the `image` crate at its fast level. Lossy WebP through libwebp at `method` 4,
-//! libvips' default effort. AVIF through `ravif` at the plan's speed, 8-bit as libheif writes. GIF
+//! libvips' default effort. AVIF through `avif_encode` (rav1e at the plan's speed, quantiser and chroma as libvips). GIF
 //! through the `image` crate (first frame). No encoder writes metadata, which is how `strip_metadata` holds for now. `max_bytes` lowers
 //! the quality as SPEC §2 "Quality" says. This module knows nothing of geometry or the source.
 
@@ -42,7 +42,7 @@ fn encode_once(img: &Raster, format: ImageFormat, quality: u8, rules: &OutputRul
         ImageFormat::Jpeg => jpeg(img, quality, rules.jpeg_progressive),
         ImageFormat::Png => png(img),
         ImageFormat::Webp => webp_lossy(img, quality),
-        ImageFormat::Avif => avif(img, quality, rules.avif_speed),
+        ImageFormat::Avif => super::avif_encode::encode(img, quality, rules.avif_speed),
         ImageFormat::Gif => gif(img),
         other => Err(PipelineError::CannotEncode(other.to_string())),
     }
@@ -98,19 +98,9 @@ fn gif(img: &Raster) -> Result<Vec<u8>, PipelineError> {
     Ok(out)
 }
 
-fn avif(img: &Raster, quality: u8, speed: u8) -> Result<Vec<u8>, PipelineError> {
-    let enc = ravif::Encoder::new()
-        .with_quality(f32::from(quality))
-        .with_alpha_quality(f32::from(quality))
-        .with_speed(speed.clamp(1, 10))
-        // 8-bit AV1, as libheif writes for 8-bit input: ravif's default (10-bit) costs ~20 % more encode
-        // time for the same bytes (180 ms against 220–238 ms for the 800 px benchmark photo).
-        .with_bit_depth(ravif::BitDepth::Eight)
-        .with_num_threads(Some(1));
-    encode_avif_with(&enc, img).map_err(|e| cannot("avif", e))
-}
-
-/// `img` (RGB or RGBA) through a configured `ravif` encoder; tests use it with other settings.
+/// `img` (RGB or RGBA) through a configured `ravif` encoder: the decoder's tests make AVIF inputs in
+/// encodings our own encoder does not write (10-bit, 4:4:4 at any quality, RGB matrix).
+#[cfg(test)]
 pub(super) fn encode_avif_with(enc: &ravif::Encoder, img: &Raster) -> Result<Vec<u8>, ravif::Error> {
     let (w, h) = (img.width as usize, img.height as usize);
     let encoded = if img.alpha {

@@ -10,6 +10,7 @@ mod animated_gif;
 mod animation;
 mod avif_container;
 mod avif_decode;
+mod avif_encode;
 mod avif_yuv;
 mod badge;
 mod decode;
