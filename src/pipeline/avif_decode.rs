@@ -9,8 +9,8 @@
 //! image per core) and a frame-size limit equal to the probed size, so a bitstream cannot allocate
 //! beyond what `check_limits` allowed. `irot`/`imir` are not applied here: [`orientation`] hands them
 //! to the orientation step, which applies them after the resize, like EXIF. No shrink-on-load (AV1 has
-//! no scaled decode). Grid (tiled) images are decoded tile by tile onto one canvas. Colour primaries other than sRGB's in `nclx` (P3, BT.2020) and HDR transfer
-//! functions are not converted yet; an ICC `colr` is (icc.rs). rav1d's C API aborts the process on an
+//! no scaled decode). Grid (tiled) images are decoded tile by tile onto one canvas. An ICC `colr`, or an `nclx` with other primaries than sRGB's
+//! (Display P3, BT.2020), is converted to sRGB by icc.rs; HDR transfers (PQ, HLG) are not tone-mapped. rav1d's C API aborts the process on an
 //! internal panic (it cannot unwind through `extern "C"`), so every rav1d call runs in a forked child
 //! (`isolated.rs`): a hostile file costs a 422, not the server.
 //! Knows nothing of geometry or output formats.

@@ -109,6 +109,63 @@ fn irot_turns_the_output() {
     assert!(bl[0] > 180 && bl[2] < 80 && tl[2] > 100, "red block bottom-left: {bl:?}, top-left {tl:?}");
 }
 
+/// sRGB-encoded value (0–255) → linear light, and back: the sRGB curve, which Display P3 shares.
+fn srgb_to_linear(v: f64) -> f64 {
+    let v = v / 255.0;
+    if v <= 0.04045 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+fn linear_to_srgb(v: f64) -> f64 {
+    let v = v.clamp(0.0, 1.0);
+    255.0 * if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 }
+}
+
+/// Display P3 (D65) → sRGB by hand: decode the curve, the P3→sRGB matrix (both D65, from the two sets of
+/// primaries), encode the curve. An oracle independent of moxcms.
+fn p3_to_srgb(rgb: [u8; 3]) -> [f64; 3] {
+    const M: [[f64; 3]; 3] =
+        [[1.224_940, -0.224_940, 0.0], [-0.042_057, 1.042_057, 0.0], [-0.019_638, -0.078_636, 1.098_274]];
+    let lin = rgb.map(|c| srgb_to_linear(f64::from(c)));
+    M.map(|row| linear_to_srgb(row[0] * lin[0] + row[1] * lin[1] + row[2] * lin[2]))
+}
+
+#[test]
+fn nclx_display_p3_is_converted_to_srgb_and_hdr_is_left_alone() {
+    let colour = [200u8, 120, 60];
+    let flat = image::RgbaImage::from_pixel(64, 48, image::Rgba([colour[0], colour[1], colour[2], 255]));
+    let rules = OutputRules { quality: 100, ..jpeg_rules(ImageFormat::Avif) };
+    let obus = single_color(&run_ok(&plan(Processing::default(), rules), &png_of(&flat)).bytes);
+    // nclx: primaries, transfer, matrix (BT.601, what our encoder writes), full range.
+    let nclx = |primaries: u16, transfer: u16| {
+        let mut body = b"nclx".to_vec();
+        for v in [primaries, transfer, 6] {
+            body.extend(v.to_be_bytes());
+        }
+        body.push(0x80);
+        bx(b"colr", &body)
+    };
+    let p3 = p3_to_srgb(colour);
+    let same = colour.map(f64::from);
+    let rows: &[(&str, u16, u16, [f64; 3])] = &[
+        ("Display P3 (12, sRGB curve)", 12, 13, p3),
+        ("Display P3, transfer unspecified", 12, 2, p3),
+        ("BT.709 primaries: already sRGB's", 1, 13, same),
+        ("BT.2020 with PQ: HDR, not tone-mapped, left as is", 9, 16, same),
+    ];
+    assert!(p3.iter().zip(same).any(|(a, b)| (a - b).abs() > 10.0), "the test colour moves under P3: {p3:?}");
+    for (name, primaries, transfer, want) in rows {
+        let file = build(&Spec { props: vec![nclx(*primaries, *transfer)], ..Spec::still(&obus, (64, 48)) });
+        let got = decoded(&run_ok(&plan(Processing::default(), jpeg_rules(ImageFormat::Png)), &file));
+        let px = got.get_pixel(32, 24);
+        let off = (0..3).map(|i| (f64::from(px[i]) - want[i]).abs()).fold(0.0, f64::max);
+        assert!(off <= 3.0, "{name}: got {px:?}, want {want:?}");
+    }
+}
+
 /// AVIF input speed and the cost of the decoder's process isolation (isolated.rs), not a check:
 /// `AVIF_PROBE=photo.avif cargo test --release --lib avif_input_speed_probe -- --ignored --nocapture`
 /// prints median times (default: a corpus file) of the decode in-process and isolated (runs

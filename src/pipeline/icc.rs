@@ -10,7 +10,10 @@
 //! through the profile to sRGB at decode time; without a profile it falls back to the naive formula
 //! (libvips would use its built-in CMYK profile there). A CMYK profile is never embedded in RGB output.
 //! Profiles come from JPEG `APP2 ICC_PROFILE` segments (reassembled in sequence order), PNG `iCCP`
-//! (through the `image` crate, which inflates it), WebP `ICCP` and AVIF `colr`. Why `moxcms`: pure
+//! (through the `image` crate, which inflates it), WebP `ICCP` and AVIF `colr` (an ICC `prof`, or an `nclx`
+//! colour description with other primaries than sRGB's, such as Display P3 or BT.2020, which
+//! [`from_nclx`] turns into the equivalent profile; HDR transfers, PQ and HLG, would need tone mapping and
+//! are left as they are). Why `moxcms`: pure
 //! Rust, already compiled as a dependency of `image` (zero extra build time), fast 8-bit LUT transforms;
 //! `qcms` would be a second colour engine. A profile that does not parse, or is of another colour space,
 //! leaves the pixels untouched rather than failing the request, as libvips falls back when a profile is
@@ -38,9 +41,36 @@ pub fn embedded(input: &[u8], info: &SourceInfo) -> Option<Vec<u8>> {
             image::ImageDecoder::icc_profile(&mut d).ok().flatten()
         }
         ImageFormat::Webp => riff_chunk(input, b"ICCP").map(<[u8]>::to_vec),
-        ImageFormat::Avif => super::avif_container::parse(input).ok()?.icc.map(<[u8]>::to_vec),
+        ImageFormat::Avif => {
+            let items = super::avif_container::parse(input).ok()?;
+            items.icc.map(<[u8]>::to_vec).or_else(|| items.nclx.and_then(|n| from_nclx(n.primaries, n.transfer)))
+        }
         _ => None,
     }
+}
+
+/// The ICC profile equivalent to an `nclx` colour description (ITU-T H.273 code points), when its
+/// primaries are not sRGB's (1 = BT.709, 2 = unspecified: nothing to convert) and its transfer is an SDR
+/// curve; unspecified transfer is taken as sRGB's (13), as browsers do. None for PQ (16) and HLG (18).
+pub fn from_nclx(primaries: u16, transfer: u16) -> Option<Vec<u8>> {
+    const PQ: u16 = 16;
+    const HLG: u16 = 18;
+    if matches!(primaries, 1 | 2) || matches!(transfer, PQ | HLG) {
+        return None;
+    }
+    let transfer = if transfer == 2 { 13 } else { transfer };
+    let cicp = moxcms::CicpProfile {
+        color_primaries: moxcms::CicpColorPrimaries::try_from(u8::try_from(primaries).ok()?).ok()?,
+        transfer_characteristics: moxcms::TransferCharacteristics::try_from(u8::try_from(transfer).ok()?).ok()?,
+        matrix_coefficients: moxcms::MatrixCoefficients::Identity,
+        full_range: true,
+    };
+    let profile = ColorProfile::new_from_cicp(cicp);
+    // new_from_cicp leaves the basic profile (no primaries or curves) when a code point is reserved.
+    if profile.red_trc.is_none() || profile.cicp.is_none() {
+        return None;
+    }
+    profile.encode().ok()
 }
 
 /// True when `icc` is an RGB profile we can convert from.
