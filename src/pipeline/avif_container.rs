@@ -45,6 +45,8 @@ pub struct AvifItems<'a> {
     pub icc: Option<&'a [u8]>,
     /// `irot` and `imir`, in the order the item lists them.
     pub transforms: Vec<Transform>,
+    /// The colour is premultiplied by the alpha (a `prem` reference from the colour to the alpha item).
+    pub premultiplied: bool,
 }
 
 /// An image item: one AV1 frame, or a grid of them (HEIF `grid` derived item).
@@ -196,7 +198,10 @@ pub fn parse(input: &[u8]) -> Result<AvifItems<'_>, PipelineError> {
         .map(|(_, from, _)| *from)
         .find(|id| meta.is_alpha(*id));
     let alpha = alpha_id.map(|id| meta.image(input, id)).transpose()?;
-    let mut items = AvifItems { color, alpha, nclx: None, icc: None, transforms: Vec::new() };
+    let premultiplied = alpha_id.is_some_and(|alpha| {
+        meta.refs.iter().any(|(kind, from, to)| kind == b"prem" && *from == meta.primary && *to == alpha)
+    });
+    let mut items = AvifItems { color, alpha, nclx: None, icc: None, transforms: Vec::new(), premultiplied };
     for (kind, body) in meta.properties_of(meta.primary) {
         apply_property(&mut items, kind, body)?;
     }

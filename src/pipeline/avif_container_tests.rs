@@ -27,11 +27,14 @@ pub(crate) struct Spec<'a> {
     pub in_idat: bool,
     /// The colour payload split into two extents.
     pub split: bool,
+    /// With an alpha item: a `prem` reference says the colour is premultiplied by it.
+    pub prem: bool,
 }
 
 impl<'a> Spec<'a> {
     pub(crate) fn still(color: &'a [u8], size: (u32, u32)) -> Spec<'a> {
-        Spec { primary_type: *b"av01", color, alpha: None, props: Vec::new(), size, in_idat: false, split: false }
+        let (alpha, props) = (None, Vec::new());
+        Spec { primary_type: *b"av01", color, alpha, props, size, in_idat: false, split: false, prem: false }
     }
 }
 
@@ -86,7 +89,11 @@ fn meta(s: &Spec, mdat_at: u32) -> Vec<u8> {
         props.push(full(b"auxC", 0, 0, b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha\0"));
         props.push(ispe(s.size));
         assoc.push((2, vec![props.len(), props.len() - 1]));
-        refs = full(b"iref", 0, 0, &bx(b"auxl", &[0, 2, 0, 1, 0, 1]));
+        let mut links = bx(b"auxl", &[0, 2, 0, 1, 0, 1]);
+        if s.prem {
+            links.extend(bx(b"prem", &[0, 1, 0, 1, 0, 2]));
+        }
+        refs = full(b"iref", 0, 0, &links);
     }
     let ipma: Vec<u8> = assoc
         .iter()

@@ -66,8 +66,17 @@ pub fn coding_facts(input: &[u8], info: &SourceInfo) -> Result<(u8, u32), Pipeli
     Ok((q, pic.pic.p.layout))
 }
 
-/// The AV1 part: decodes the parsed items (colour, alpha, grid tiles) within `limit` pixels.
+/// The AV1 part: decodes the parsed items (colour, alpha, grid tiles) within `limit` pixels, in
+/// straight alpha (a `prem` file's colour is divided by its alpha, as libavif does for its callers).
 fn decode_items(items: &AvifItems, limit: u64) -> Result<Raster, PipelineError> {
+    let mut img = decode_planes(items, limit)?;
+    if items.premultiplied && img.alpha {
+        super::raster::unpremultiply(&mut img.data);
+    }
+    Ok(img)
+}
+
+fn decode_planes(items: &AvifItems, limit: u64) -> Result<Raster, PipelineError> {
     match (&items.color, &items.alpha) {
         (Av1Image::Single(color), None) => single(items, color, None, limit),
         (Av1Image::Single(color), Some(Av1Image::Single(alpha))) => single(items, color, Some(alpha), limit),

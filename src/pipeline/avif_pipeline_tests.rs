@@ -166,6 +166,27 @@ fn nclx_display_p3_is_converted_to_srgb_and_hdr_is_left_alone() {
     }
 }
 
+#[test]
+fn premultiplied_colour_is_divided_by_its_alpha() {
+    // Colour (200, 100, 50) at alpha 128, stored premultiplied: (100, 50, 25).
+    let stored = image::RgbaImage::from_pixel(48, 32, image::Rgba([100, 50, 25, 128]));
+    let rules = OutputRules { quality: 100, ..jpeg_rules(ImageFormat::Avif) };
+    let ours = run_ok(&plan(Processing::default(), rules), &png_of(&stored)).bytes;
+    let parsed = avif_container::parse(&ours).expect("parses");
+    let (avif_container::Av1Image::Single(color), Some(avif_container::Av1Image::Single(alpha))) =
+        (&parsed.color, &parsed.alpha)
+    else {
+        panic!("our encoder writes one colour and one alpha item");
+    };
+    for (prem, want) in [(true, [200.0, 100.0, 50.0]), (false, [100.0, 50.0, 25.0])] {
+        let file = build(&Spec { alpha: Some(alpha), prem, ..Spec::still(color, (48, 32)) });
+        let got = decoded(&run_ok(&plan(Processing::default(), jpeg_rules(ImageFormat::Png)), &file));
+        let px = got.get_pixel(24, 16);
+        let off = (0..3).map(|i| (f64::from(px[i]) - want[i]).abs()).fold(0.0, f64::max);
+        assert!(off <= 4.0 && px[3].abs_diff(128) <= 2, "prem {prem}: got {px:?}, want {want:?}");
+    }
+}
+
 /// AVIF input speed and the cost of the decoder's process isolation (isolated.rs), not a check:
 /// `AVIF_PROBE=photo.avif cargo test --release --lib avif_input_speed_probe -- --ignored --nocapture`
 /// prints median times (default: a corpus file) of the decode in-process and isolated (runs

@@ -26,7 +26,7 @@ pub fn blur(mut img: Raster, sigma: f32) -> Result<Raster, PipelineError> {
     let data = gaussian(&img.data, img.width, img.height, channels, sigma)?;
     let mut out = Raster { data, ..img };
     if out.alpha {
-        unpremultiply(&mut out.data);
+        super::raster::unpremultiply(&mut out.data);
     }
     Ok(out)
 }
@@ -50,18 +50,6 @@ fn premultiply(rgba: &mut [u8]) {
         let a = u32::from(p[3]);
         for c in &mut p[..3] {
             *c = ((u32::from(*c) * a + 127) / 255) as u8;
-        }
-    }
-}
-
-fn unpremultiply(rgba: &mut [u8]) {
-    for p in rgba.chunks_exact_mut(4) {
-        let a = u32::from(p[3]);
-        if a == 0 {
-            continue;
-        }
-        for c in &mut p[..3] {
-            *c = ((u32::from(*c) * 255 + a / 2) / a).min(255) as u8;
         }
     }
 }

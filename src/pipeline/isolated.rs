@@ -21,7 +21,7 @@
 //! ever, so the child must not touch std's process-wide locks: a panic there (rav1d's abort is a
 //! panic first) would run the default hook, which locks stderr and, under `RUST_BACKTRACE`, std's
 //! backtrace lock. [`install_quiet_child_hook`] wraps the hook once, in the parent, before the first
-//! fork: in a child it writes one line with raw `write(2)` and takes no lock. (Debug builds of rav1d
+//! fork: in a child it does nothing and takes no lock. (Debug builds of rav1d
 //! also captured a backtrace per buffer borrow, taking that lock in parent threads all the time:
 //! `Cargo.toml` turns those checks off, as release builds always had them.) The closure allocates, and the global allocator is mimalloc
 //! (`src/lib.rs`), which registers no `pthread_atfork` handlers: its per-thread heaps are lock-free,
@@ -106,19 +106,17 @@ where
 /// True in a forked child only (set right after `fork`, before any work): the panic hook's switch.
 static IN_CHILD: AtomicBool = AtomicBool::new(false);
 
-/// Wraps the process' panic hook, once and in the parent: in a forked child a panic writes one fixed
-/// line to stderr with `write(2)` (no stderr lock, no backtrace, no allocation); everywhere else the
-/// previous hook runs unchanged. Installing it in the child instead would take the hook's own lock.
+/// Wraps the process' panic hook, once and in the parent: in a forked child a panic prints nothing (no
+/// stderr lock, no backtrace); everywhere else the previous hook runs unchanged. Installing it in the
+/// child instead would take the hook's own lock.
 fn install_quiet_child_hook() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if IN_CHILD.load(Ordering::Relaxed) {
-                const LINE: &[u8] = b"isolated decoder panicked; the child exits and the file is refused\n";
-                // SAFETY: writing a static buffer to stderr; the result does not matter.
-                unsafe { libc::write(2, LINE.as_ptr().cast(), LINE.len()) };
-            } else {
+            // A child's panic is reported by its parent (the exit status becomes a 422 with the decoder
+            // named), so the child itself stays silent.
+            if !IN_CHILD.load(Ordering::Relaxed) {
                 previous(info);
             }
         }));

@@ -109,6 +109,20 @@ impl Raster {
     }
 }
 
+/// Straight alpha from premultiplied RGBA in place (colour × 255 ÷ alpha, rounded; fully transparent
+/// pixels keep their zeros): for sources that store premultiplied pixels (tiny-skia's SVG raster, AVIF with
+/// a `prem` reference) and filters that work premultiplied, since the rest of the pipeline is straight.
+pub fn unpremultiply(rgba: &mut [u8]) {
+    for px in rgba.chunks_exact_mut(4) {
+        let a = u32::from(px[3]);
+        if a != 0 && a != 255 {
+            for c in &mut px[..3] {
+                *c = ((u32::from(*c) * 255 + a / 2) / a).min(255) as u8;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +155,13 @@ mod tests {
         assert_eq!((e.width, e.height), (3, 2));
         let alphas: Vec<u8> = e.data.chunks_exact(4).map(|p| p[3]).collect();
         assert_eq!(alphas, vec![0, 0, 0, 0, 255, 0]);
+    }
+
+    #[test]
+    fn unpremultiply_restores_straight_colour() {
+        let mut px = vec![64, 32, 0, 128, 10, 20, 30, 0, 200, 100, 50, 255, 255, 255, 255, 128];
+        unpremultiply(&mut px);
+        assert_eq!(px, vec![128, 64, 0, 128, 10, 20, 30, 0, 200, 100, 50, 255, 255, 255, 255, 128]);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn rasterise(input: &[u8], scale: f64, max_pixels: u64) -> Result<Raster, Pi
         .ok_or_else(|| PipelineError::ResolutionTooBig(format!("SVG {pw}x{ph}")))?;
     let (sx, sy) = (pw as f32 / w as f32, ph as f32 / h as f32);
     resvg::render(&tree, resvg::tiny_skia::Transform::from_scale(sx, sy), &mut pixmap.as_mut());
-    Ok(Raster { width: pw, height: ph, alpha: true, data: unpremultiply(pixmap.take()) })
+    Ok(Raster { width: pw, height: ph, alpha: true, data: straight(pixmap.take()) })
 }
 
 /// Numbers of this many integer digits or more (after the exponent) are refused before parsing: usvg
@@ -91,15 +91,8 @@ fn number_digits(input: &[u8], start: usize) -> (i64, usize) {
 }
 
 /// tiny-skia stores premultiplied RGBA; the rest of the pipeline works on straight alpha.
-fn unpremultiply(mut data: Vec<u8>) -> Vec<u8> {
-    for px in data.chunks_exact_mut(4) {
-        let a = u32::from(px[3]);
-        if a != 0 && a != 255 {
-            for c in &mut px[..3] {
-                *c = ((u32::from(*c) * 255 + a / 2) / a).min(255) as u8;
-            }
-        }
-    }
+fn straight(mut data: Vec<u8>) -> Vec<u8> {
+    super::raster::unpremultiply(&mut data);
     data
 }
 
