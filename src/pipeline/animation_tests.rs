@@ -52,7 +52,12 @@ fn dump_frames_for_libvips_comparison() {
     plan.limits.max_animation_frames = 1000;
     let pipeline = crate::pipeline::test_util::run_ok(&plan, &bytes);
     std::fs::write(format!("{dir}/{stem}.pipeline.webp"), &pipeline.bytes).unwrap();
-    println!("{stem}: {} frames, encode_webp {} bytes, pipeline {} bytes", frames.len(), ours.len(), pipeline.bytes.len());
+    println!(
+        "{stem}: {} frames, encode_webp {} bytes, pipeline {} bytes",
+        frames.len(),
+        ours.len(),
+        pipeline.bytes.len()
+    );
     println!("  ours against our frames: {}", summary(&frame_scores(&decode_webp(&ours), &frames)));
     if let Ok(theirs) = std::fs::read(format!("{dir}/{stem}.libvips.webp")) {
         let scores = frame_scores(&decode_webp(&theirs), &frames);
