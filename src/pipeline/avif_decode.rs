@@ -1,18 +1,18 @@
 //! AVIF input: the primary still image, AV1-decoded by rav1d and converted to 8-bit RGB(A).
 //!
-//! The container is read by `avif_container.rs`; this module runs rav1d (the Rust port of dav1d, through
-//! its dav1d-compatible C API) on the colour item and on the alpha auxiliary item, then converts YUV to
-//! RGB as libavif does by default: the matrix from the item's `nclx` box, else from the AV1 sequence
-//! header, BT.601 when unspecified; the range from the AV1 sequence header (what the samples are);
-//! 8/10/12-bit; 4:0:0, 4:2:0, 4:2:2 and 4:4:4 (chroma replicated, as libyuv's default paths in libavif;
-//! the corpus AVIFs match libvips within one level). One thread per decoder (our worker model is one
-//! image per core) and a frame-size limit equal to the probed size, so a bitstream cannot allocate
-//! beyond what `check_limits` allowed. `irot`/`imir` are not applied here: [`orientation`] hands them
-//! to the orientation step, which applies them after the resize, like EXIF. No shrink-on-load (AV1 has
-//! no scaled decode). Grid (tiled) images are decoded tile by tile onto one canvas. An ICC `colr`, or an `nclx` with other primaries than sRGB's
-//! (Display P3, BT.2020), is converted to sRGB by icc.rs; HDR transfers (PQ, HLG) are not tone-mapped. rav1d's C API aborts the process on an
-//! internal panic (it cannot unwind through `extern "C"`), so every rav1d call runs in a forked child
-//! (`isolated.rs`): a hostile file costs a 422, not the server.
+//! The container is read by `avif_container.rs`; this module runs rav1d (the Rust port of dav1d, through its
+//! dav1d-compatible C API) on the colour item and on the alpha auxiliary item, then converts YUV to RGB as
+//! libavif does by default: the matrix from the item's `nclx` box, else from the AV1 sequence header, BT.601 when
+//! unspecified; the range from the AV1 sequence header (what the samples are); 8/10/12-bit; 4:0:0, 4:2:0, 4:2:2
+//! and 4:4:4 (chroma replicated, as libyuv's default paths in libavif; the corpus AVIFs match libvips within one
+//! level). One thread per decoder (our worker model is one image per core) and a frame-size limit equal to the
+//! probed size, so a bitstream cannot allocate beyond what `check_limits` allowed. `irot`/`imir` are not applied
+//! here: [`orientation`] hands them to the orientation step, which applies them after the resize, like EXIF. No
+//! shrink-on-load (AV1 has no scaled decode). Grid (tiled) images are decoded tile by tile onto one canvas. An
+//! ICC `colr`, or an `nclx` with other primaries than sRGB's (Display P3, BT.2020), is converted to sRGB by
+//! icc.rs; HDR transfers (PQ, HLG) are not tone-mapped. rav1d's C API aborts the process on an internal panic (it
+//! cannot unwind through `extern "C"`), so every rav1d call runs in a forked child (`isolated.rs`): a hostile
+//! file costs a 422, not the server.
 //! Knows nothing of geometry or output formats.
 
 use std::borrow::Cow;

@@ -15,19 +15,18 @@
 //! short or garbled reply → `Corrupt("<what> failed on this file")` (422). Pipes are `O_CLOEXEC`,
 //! every fd is owned (closed on every path), `EINTR` is retried, and the child is always reaped.
 //!
-//! The child: only the calling thread survives `fork()`; it runs the closure under `catch_unwind`,
-//! writes with raw `libc::write`, and ends with `libc::_exit` — no destructors, atexit handlers,
-//! stdout flushing or tracing. A lock another thread held at the fork stays held in the child for
-//! ever, so the child must not touch std's process-wide locks: a panic there (rav1d's abort is a
-//! panic first) would run the default hook, which locks stderr and, under `RUST_BACKTRACE`, std's
-//! backtrace lock. [`install_quiet_child_hook`] wraps the hook once, in the parent, before the first
-//! fork: in a child it does nothing and takes no lock. (Debug builds of rav1d
-//! also captured a backtrace per buffer borrow, taking that lock in parent threads all the time:
-//! `Cargo.toml` turns those checks off, as release builds always had them.) The closure allocates, and the global allocator is mimalloc
-//! (`src/lib.rs`), which registers no `pthread_atfork` handlers: its per-thread heaps are lock-free,
-//! but if another thread holds one of mimalloc's few global locks (arena reservation, abandoned
-//! segments, heap lists) at the instant of the fork, the child's allocation could wait forever. The
-//! request deadline's SIGKILL is the backstop for that (a 503 for that one request, never a hang).
+//! The child: only the calling thread survives `fork()`; it runs the closure under `catch_unwind`, writes with
+//! raw `libc::write`, and ends with `libc::_exit` — no destructors, atexit handlers, stdout flushing or tracing.
+//! A lock another thread held at the fork stays held in the child for ever, so the child must not touch std's
+//! process-wide locks: a panic there (rav1d's abort is a panic first) would run the default hook, which locks
+//! stderr and, under `RUST_BACKTRACE`, std's backtrace lock. [`install_quiet_child_hook`] wraps the hook once, in
+//! the parent, before the first fork: in a child it does nothing and takes no lock. (Debug builds of rav1d also
+//! captured a backtrace per buffer borrow, taking that lock in parent threads all the time: `Cargo.toml` turns
+//! those checks off, as release builds always had them.) The closure allocates, and the global allocator is
+//! mimalloc (`src/lib.rs`), which registers no `pthread_atfork` handlers: its per-thread heaps are lock-free, but
+//! if another thread holds one of mimalloc's few global locks (arena reservation, abandoned segments, heap lists)
+//! at the instant of the fork, the child's allocation could wait forever. The request deadline's SIGKILL is the
+//! backstop for that (a 503 for that one request, never a hang).
 //!
 //! The deadline is the caller's parameter: `pipeline::run` hands the request's deadline down through
 //! `decode::decode` (and the watermark's decode); callers outside a request (the payload-cap refit)
