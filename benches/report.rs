@@ -194,9 +194,15 @@ fn engine_header(suffix: &str) -> impl Iterator<Item = String> + '_ {
 /// Their pinned time over ours, wall (CPU): above 1 means ours is faster.
 fn speedup_cell(ours: Option<&Timing>, theirs: Option<&Timing>) -> String {
     let wall = ratio_cell(theirs.map(|t| t.median_ms), ours.map(|t| t.median_ms));
-    match ratio_cell(theirs.and_then(|t| t.cpu_ms), ours.and_then(|t| t.cpu_ms)).as_str() {
-        NA => wall,
-        cpu => format!("{wall} ({cpu})"),
+    with_cpu(wall, ratio_cell(theirs.and_then(|t| t.cpu_ms), ours.and_then(|t| t.cpu_ms)))
+}
+
+/// A wall-clock cell with its CPU-time twin in brackets, or alone when there is no CPU figure.
+fn with_cpu(wall: String, cpu: String) -> String {
+    if cpu == NA {
+        wall
+    } else {
+        format!("{wall} ({cpu})")
     }
 }
 
@@ -231,10 +237,7 @@ pub fn two_core_table(rows: &[Row]) -> String {
         let (ours, theirs) = (r.engines[0].two_cores, r.engines[THUMBNAIL].two_cores);
         // A rate, not a time: ours over theirs, so above 1 again means ours is faster.
         let wall = ratio_cell(ours.map(|r| r.wall), theirs.map(|r| r.wall));
-        let ratio = match ratio_cell(ours.and_then(|r| r.cpu), theirs.and_then(|r| r.cpu)).as_str() {
-            NA => wall,
-            cpu => format!("{wall} ({cpu})"),
-        };
+        let ratio = with_cpu(wall, ratio_cell(ours.and_then(|r| r.cpu), theirs.and_then(|r| r.cpu)));
         std::iter::once(r.name.clone())
             .chain(r.engines.iter().map(|e| rate_cell(e.two_cores)))
             .chain([ratio])

@@ -4,6 +4,9 @@ use super::*;
 use crate::pipeline::probe;
 use crate::pipeline::resize::{crop_resize, SourceBox};
 use crate::pipeline::test_util::corpus;
+use crate::plan::Rgb;
+
+const WHITE: Rgb = Rgb { r: 255, g: 255, b: 255 };
 
 /// The source's frames resized to `width` as the pipeline does (whole frame, Lanczos3).
 fn resized_frames(bytes: &[u8], width: u32) -> Vec<Frame> {
@@ -65,16 +68,6 @@ fn dump_frames_for_libvips_comparison() {
     }
 }
 
-/// RGBA on white, as RGB (how the bench and a browser on a white page see a frame).
-fn on_white(rgba: &[u8]) -> Vec<u8> {
-    rgba.chunks_exact(4)
-        .flat_map(|p| {
-            let a = u32::from(p[3]);
-            [0, 1, 2].map(|i| ((u32::from(p[i]) * a + 255 * (255 - a) + 127) / 255) as u8)
-        })
-        .collect()
-}
-
 /// Every frame of an animated WebP, as libwebp's animation decoder composites it.
 fn decode_webp(bytes: &[u8]) -> Vec<Frame> {
     let info = probe::inspect(bytes).unwrap();
@@ -88,7 +81,9 @@ fn frame_scores(decoded: &[Frame], reference: &[Frame]) -> Vec<(f64, f64)> {
         .iter()
         .zip(reference)
         .map(|(d, r)| {
-            let (a, b) = (on_white(&d.raster.with_alpha().data), on_white(&r.raster.with_alpha().data));
+            // On white, as the bench and a browser on a white page see a frame.
+            let on_white = |f: &Frame| f.raster.with_alpha().into_owned().flatten(WHITE).data;
+            let (a, b) = (on_white(d), on_white(r));
             let (width, height) = (r.raster.width as usize, r.raster.height as usize);
             let pair = crate::pipeline::quality::Pair { width, height, channels: 3, a: &a, b: &b };
             (crate::pipeline::quality::ssim(pair).unwrap(), crate::pipeline::quality::psnr(pair).unwrap())

@@ -32,9 +32,19 @@ fn encoder(depth: BitDepth, model: ColorModel) -> ravif::Encoder<'static> {
         .with_internal_color_model(model)
 }
 
-/// Our own encoder's AVIF of `img`.
+/// `img` (RGB or RGBA) as AVIF by `ravif`, in encodings our own encoder (`avif_encode.rs`) does not write:
+/// 10-bit, 4:4:4 at any quality, the RGB (identity) matrix.
 fn avif_of(img: &Raster, depth: BitDepth, model: ColorModel) -> Vec<u8> {
-    crate::pipeline::encode::encode_avif_with(&encoder(depth, model), img).expect("ravif encodes")
+    let (enc, w, h) = (encoder(depth, model), img.width as usize, img.height as usize);
+    let encoded = if img.alpha {
+        let px: Vec<ravif::RGBA8> =
+            img.data.chunks_exact(4).map(|p| ravif::RGBA8::new(p[0], p[1], p[2], p[3])).collect();
+        enc.encode_rgba(ravif::Img::new(&px[..], w, h))
+    } else {
+        let px: Vec<ravif::RGB8> = img.data.chunks_exact(3).map(|p| ravif::RGB8::new(p[0], p[1], p[2])).collect();
+        enc.encode_rgb(ravif::Img::new(&px[..], w, h))
+    };
+    encoded.expect("ravif encodes").avif_file
 }
 
 fn decode_bytes(bytes: &[u8]) -> Result<Raster, PipelineError> {

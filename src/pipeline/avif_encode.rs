@@ -58,7 +58,7 @@ pub fn encode(img: &Raster, quality: u8, speed: u8) -> Result<Vec<u8>, PipelineE
     if w == 0 || h == 0 || img.data.len() < w * h * channels {
         return Err(cannot("empty or short raster"));
     }
-    let q = usize::from(base_q_index(quality));
+    let q = base_q_index(quality);
     let subsampled = subsamples_chroma(quality);
     let planes = Yuv::from_rgb(img, subsampled);
     let sampling = if subsampled { ChromaSampling::Cs420 } else { ChromaSampling::Cs444 };
@@ -88,7 +88,8 @@ struct Frame<'a> {
     width: usize,
     height: usize,
     sampling: ChromaSampling,
-    quantizer: usize,
+    /// AV1 base quantiser index.
+    quantizer: u8,
     speed: u8,
     /// Y (and U, V unless monochrome), each `plane_width` samples per row, rows packed.
     planes: &'a [&'a [u8]],
@@ -163,8 +164,8 @@ fn config(frame: &Frame<'_>) -> Config {
         max_key_frame_interval: 0,
         reservoir_frame_delay: None,
         low_latency: false,
-        quantizer: frame.quantizer,
-        min_quantizer: u8::try_from(frame.quantizer).unwrap_or(255),
+        quantizer: usize::from(frame.quantizer),
+        min_quantizer: frame.quantizer,
         bitrate: 0,
         tune: Tune::Psychovisual,
         film_grain_params: None,

@@ -1,11 +1,11 @@
 //! Encode: a [`Raster`] → bytes in the negotiated format, at the plan's quality.
 //!
-//! JPEG through libjpeg-turbo with 4:2:0 chroma subsampling and optimised Huffman tables (imgproxy calls
-//! libvips `jpegsave` with `optimize_coding` on, as sharp does; libvips' own default is off), progressive
-//! when asked. PNG through the `image` crate at its fast level. Lossy WebP through libwebp at `method` 4,
-//! libvips' default effort. AVIF through `avif_encode` (rav1e at the plan's speed, quantiser and chroma as libvips). GIF
-//! through the `image` crate (first frame). No encoder writes metadata, which is how `strip_metadata` holds for now. `max_bytes` lowers
-//! the quality as SPEC §2 "Quality" says. This module knows nothing of geometry or the source.
+//! JPEG through libjpeg-turbo with 4:2:0 chroma subsampling and optimised Huffman tables (imgproxy calls libvips
+//! `jpegsave` with `optimize_coding` on, as sharp does; libvips' own default is off), progressive when asked. PNG
+//! through the `image` crate at its fast level. Lossy WebP through libwebp at `method` 4, libvips' default
+//! effort. AVIF through `avif_encode` (rav1e at the plan's speed, quantiser and chroma as libvips). GIF through
+//! the `image` crate (first frame). No encoder writes metadata, which is how `strip_metadata` holds for now.
+//! `max_bytes` lowers the quality as SPEC §2 "Quality" says. This module knows nothing of geometry or the source.
 
 use libwebp_sys as webp;
 use turbojpeg::{Compressor, PixelFormat, Subsamp};
@@ -96,22 +96,6 @@ fn gif(img: &Raster) -> Result<Vec<u8>, PipelineError> {
         enc.encode(&rgba.data, img.width, img.height, image::ExtendedColorType::Rgba8).map_err(|e| cannot("gif", e))?;
     }
     Ok(out)
-}
-
-/// `img` (RGB or RGBA) through a configured `ravif` encoder: the decoder's tests make AVIF inputs in
-/// encodings our own encoder does not write (10-bit, 4:4:4 at any quality, RGB matrix).
-#[cfg(test)]
-pub(super) fn encode_avif_with(enc: &ravif::Encoder, img: &Raster) -> Result<Vec<u8>, ravif::Error> {
-    let (w, h) = (img.width as usize, img.height as usize);
-    let encoded = if img.alpha {
-        let px: Vec<ravif::RGBA8> =
-            img.data.chunks_exact(4).map(|p| ravif::RGBA8::new(p[0], p[1], p[2], p[3])).collect();
-        enc.encode_rgba(ravif::Img::new(&px[..], w, h))
-    } else {
-        let px: Vec<ravif::RGB8> = img.data.chunks_exact(3).map(|p| ravif::RGB8::new(p[0], p[1], p[2])).collect();
-        enc.encode_rgb(ravif::Img::new(&px[..], w, h))
-    };
-    encoded.map(|e| e.avif_file)
 }
 
 /// libwebp hands us the output in pieces; `custom_ptr` is the `Vec` they go to.

@@ -240,15 +240,4 @@ fn avif_speed_probe() {
         let avg = (start.elapsed().as_secs_f64()) / 3.0;
         println!("speed {speed}: {:.1} ms avg of 3, {} bytes ({took:.3})", avg * 1000.0, out.bytes.len());
     }
-    let png_out = OutputRules { format: Some(ImageFormat::Png), ..OutputRules::default() };
-    let png = run_ok(&plan(sized(ResizeType::Fit, 800, 0), png_out), &input);
-    let rgb = image::load_from_memory(&png.bytes).unwrap().to_rgb8();
-    let px: Vec<ravif::RGB8> = rgb.pixels().map(|p| ravif::RGB8::new(p[0], p[1], p[2])).collect();
-    for depth in [ravif::BitDepth::Eight, ravif::BitDepth::Ten, ravif::BitDepth::Eight, ravif::BitDepth::Ten] {
-        let enc =
-            ravif::Encoder::new().with_quality(50.0).with_speed(9).with_num_threads(Some(1)).with_bit_depth(depth);
-        let start = Instant::now();
-        let out = enc.encode_rgb(ravif::Img::new(&px[..], rgb.width() as usize, rgb.height() as usize)).unwrap();
-        println!("{depth:?}: {:.1} ms, {} bytes", start.elapsed().as_secs_f64() * 1000.0, out.avif_file.len());
-    }
 }
